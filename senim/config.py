@@ -1,0 +1,167 @@
+"""Typed, validated view of ``params.yaml``.
+
+Every job takes one of these frozen objects; a bad value fails at load time with the
+dotted path of the field, never half-way through a training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from senim.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    source: Literal["synthetic", "csv", "postgres"] = "synthetic"
+    csv_path: str | None = None
+    postgres_table: str = Field("credit_ratings", pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    snapshot_path: str = "data/credit/ratings.csv"
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> DataParams:
+        if self.source == "csv" and not self.csv_path:
+            raise ValueError("data.csv_path is required when data.source is 'csv'")
+        return self
+
+
+class SyntheticParams(_Strict):
+    seed: int = 42
+    n_companies: int = Field(260, ge=12)
+    min_ratings_per_company: int = Field(1, ge=1)
+    max_ratings_per_company: int = Field(7, ge=1)
+    noise: float = Field(0.35, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _range(self) -> SyntheticParams:
+        if self.max_ratings_per_company < self.min_ratings_per_company:
+            raise ValueError("synthetic.max_ratings_per_company is below min_ratings_per_company")
+        return self
+
+
+class ValidationParams(_Strict):
+    min_rows: int = Field(100, ge=1)
+    min_rows_per_band: int = Field(5, ge=1)
+    max_null_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    max_duplicate_rows: int = Field(0, ge=0)
+
+
+class FeatureParams(_Strict):
+    knn_neighbors: int = Field(5, ge=1)
+
+
+class CVParams(_Strict):
+    n_splits: int = Field(5, ge=2, le=20)
+    seed: int = 42
+
+
+class SmoteParams(_Strict):
+    k_neighbors: int = Field(5, ge=1)
+
+
+class TrialCounts(_Strict):
+    logistic_regression: int = Field(8, ge=1)
+    decision_tree: int = Field(10, ge=1)
+    random_forest: int = Field(6, ge=1)
+    xgboost: int = Field(8, ge=1)
+
+
+class TuningParams(_Strict):
+    seed: int = 42
+    pruning: bool = True
+    timeout_seconds: float | None = Field(None, gt=0)
+    trials: TrialCounts = TrialCounts()
+
+
+class BaselineParams(_Strict):
+    enabled: bool = True
+    max_depth: list[int] = [3, 5, 7]
+    learning_rate: list[float] = [0.05, 0.1]
+    n_estimators: list[int] = [100, 200]
+
+
+class SelectionParams(_Strict):
+    metric: Literal["macro_f1", "balanced_accuracy", "accuracy", "within_one_band_accuracy"] = (
+        "macro_f1"
+    )
+
+
+class GateParams(_Strict):
+    min_macro_f1: float = Field(0.35, ge=0.0, le=1.0)
+    min_balanced_accuracy: float = Field(0.35, ge=0.0, le=1.0)
+    min_within_one_band_accuracy: float = Field(0.70, ge=0.0, le=1.0)
+    max_mean_abs_band_error: float = Field(1.0, ge=0.0)
+    champion_tolerance: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class RegistryParams(_Strict):
+    model_name: str = Field("credit-rating", min_length=1)
+    experiment: str = Field("credit-rating", min_length=1)
+
+
+class ScoringParams(_Strict):
+    approve_min_score: float = Field(60, ge=0, le=100)
+    reject_max_score: float = Field(40, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoringParams:
+        if self.reject_max_score > self.approve_min_score:
+            raise ValueError("scoring.reject_max_score is above scoring.approve_min_score")
+        return self
+
+
+class Params(_Strict):
+    data: DataParams = DataParams()
+    synthetic: SyntheticParams = SyntheticParams()
+    validation: ValidationParams = ValidationParams()
+    features: FeatureParams = FeatureParams()
+    cv: CVParams = CVParams()
+    smote: SmoteParams = SmoteParams()
+    tuning: TuningParams = TuningParams()
+    baseline: BaselineParams = BaselineParams()
+    selection: SelectionParams = SelectionParams()
+    gate: GateParams = GateParams()
+    registry: RegistryParams = RegistryParams()
+    scoring: ScoringParams = ScoringParams()
+
+    def with_overrides(self, **sections: dict) -> Params:
+        """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""
+        merged = self.model_dump()
+        for section, values in sections.items():
+            merged[section] = {**merged[section], **values}
+        return parse_params(merged, origin="overrides")
+
+
+def parse_params(raw: object, origin: str = "params.yaml") -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate a params file; a missing or malformed file is a ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read params file {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, origin=str(path))
