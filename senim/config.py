@@ -23,10 +23,13 @@ class DataParams(_Strict):
     source: Literal["synthetic", "csv", "postgres"] = "synthetic"
     csv_path: str | None = None
     postgres_table: str = Field("credit_ratings", pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
-    snapshot_path: str = "data/credit/ratings.csv"
+    snapshot_path: str = "data/credit/snapshot.csv"
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> DataParams:
+        snapshot = Path(self.snapshot_path)
+        if snapshot.is_absolute() or ".." in snapshot.parts or snapshot.parts[:1] != ("data",):
+            raise ValueError("data.snapshot_path must be a relative path under data/")
         if self.source == "csv" and not self.csv_path:
             raise ValueError("data.csv_path is required when data.source is 'csv'")
         return self

@@ -1,0 +1,46 @@
+# Senim: `make run` runs the main job, `make test` the whole test suite. Both create the
+# locked environment first when it is missing (uv, from uv.lock; nothing else by hand).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint repro bench clean-state
+
+help:
+	@echo "make run     set up the locked environment and run the retrain-credit flow"
+	@echo "make test    set up the locked environment and run the whole test suite"
+	@echo "make repro   reproduce the DVC pipeline (dvc repro)"
+	@echo "make bench   run bench/credit_quality.py on the real data in ../shared"
+	@echo "make lint    ruff"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.senim-synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+run: .venv/.senim-synced
+	$(UV) run --frozen --no-sync senim run
+
+test: .venv/.senim-synced
+	@rc=0; $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
+	exit $$rc
+
+lint: .venv/.senim-synced
+	$(UV) run --frozen --no-sync ruff check .
+
+repro: .venv/.senim-synced
+	$(UV) run --frozen --no-sync dvc repro
+
+bench: .venv/.senim-synced
+	$(UV) run --frozen --no-sync python bench/credit_quality.py
+
+clean-state:
+	rm -rf .senim

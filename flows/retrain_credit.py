@@ -1,0 +1,248 @@
+"""Prefect flow ``retrain-credit``: snapshot → validate → tune (concurrently) → compare →
+register → gate.
+
+The flow only sequences tasks; each task calls the one implementation of its stage in
+``pipelines/``. Retries are on I/O tasks only (reading the source, pushing to the DVC
+remote, reaching the tracking store). No Prefect server is needed: without
+``PREFECT_API_URL`` Prefect starts its ephemeral API under ``PREFECT_HOME``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from models.credit_candidates import FAMILIES
+from pipelines import credit_registry
+from pipelines.candidate_evaluation import BASELINE_NAME, compare_candidates, evaluate_candidate
+from pipelines.credit_tracking import lineage_for, log_retraining, save_model_copy
+from pipelines.data_versioning import file_md5, version_snapshot
+from pipelines.grouped_cv import folds_fingerprint, grouped_folds
+from pipelines.ingest import ingest
+from pipelines.lineage import git_commit
+from pipelines.mlflow_store import check_reachable, mlflow_client
+from pipelines.promotion_gate import decide_promotion
+from pipelines.training_matrix import load_training_matrix
+from pipelines.tuning import run_baseline, tune_family
+from pipelines.validate import ensure_valid, validate_credit_data
+from senim.config import Params, load_params
+from senim.environment import Stores, resolve_stores
+from senim.progress import reporter
+
+IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 5, 15]}
+
+
+@dataclass(frozen=True)
+class RetrainingSummary:
+    data_version: str
+    snapshot: str
+    best: str
+    beats_baseline: bool | None
+    comparison_markdown: str
+    registered_version: str
+    decision: str
+    decision_reasons: list[str]
+    parent_run_id: str
+    reports_dir: str
+    tracking_uri: str
+    mlflow_ui: str
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def check_tracking_store(stores: Stores) -> None:
+    check_reachable(stores)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def snapshot_source(params: Params, stores: Stores) -> Path:
+    out = stores.workspace / params.data.snapshot_path
+    return ingest(params.data, params.synthetic, out, source_dsn=stores.source_dsn)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def version_data(snapshot: Path, stores: Stores) -> str:
+    return version_snapshot(snapshot, stores).md5
+
+
+@task(cache_policy=NO_CACHE)
+def validate_snapshot(snapshot: Path, params: Params, docs_dir: Path):
+    from pipelines.credit_sources import read_credit_csv
+
+    result = validate_credit_data(read_credit_csv(snapshot), params.validation, docs_dir=docs_dir)
+    ensure_valid(result)
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def tune(family: str, matrix, folds, params: Params, storage: str | None, study_name: str):
+    n_trials = getattr(params.tuning.trials, family)
+    reporter().start(family, f"tuning {family}", n_trials)
+    return tune_family(
+        family,
+        matrix.features,
+        matrix.bands,
+        folds,
+        n_trials=n_trials,
+        seed=params.tuning.seed,
+        knn_neighbors=params.features.knn_neighbors,
+        smote_k=params.smote.k_neighbors,
+        storage=storage,
+        study_name=study_name,
+        pruning=params.tuning.pruning,
+        timeout=params.tuning.timeout_seconds,
+        on_trial=lambda _number, _value: reporter().advance(family),
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def thesis_baseline(matrix, folds, params: Params):
+    return run_baseline(
+        matrix.features,
+        matrix.bands,
+        folds,
+        baseline_params=params.baseline,
+        knn_neighbors=params.features.knn_neighbors,
+        smote_k=params.smote.k_neighbors,
+        seed=params.tuning.seed,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate(result, matrix, params: Params, out_dir: Path):
+    return evaluate_candidate(result, matrix, params, out_dir)
+
+
+@task(cache_policy=NO_CACHE)
+def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores, lineage, docs_dir):
+    run = log_retraining(
+        comparison, matrix, params=params, stores=stores, lineage=lineage, docs_dir=docs_dir
+    )
+    client = mlflow_client(stores)
+    name = params.registry.model_name
+    # The champion is read before registering so the new version never competes with itself.
+    champion = credit_registry.champion_evidence(
+        client, name, matrix, folds, comparison.folds_fingerprint, params
+    )
+    registered = credit_registry.register_best(client, comparison, run, lineage, params)
+    decision = decide_promotion(comparison.best_evaluation.metrics, params.gate, champion)
+    credit_registry.apply_gate(client, registered, decision)
+    return run, registered, decision
+
+
+@flow(name="retrain-credit", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def retrain_credit(
+    params_path: str | None = None,
+    data_csv: str | None = None,
+    snapshot: str | None = None,
+    reports_dir: str | None = None,
+) -> RetrainingSummary:
+    """Retrain the credit models.
+
+    ``data_csv`` trains on a CSV in the corporate_rating schema instead of the configured
+    source; ``snapshot`` starts from an already versioned snapshot (the DVC pipeline's
+    ingest output) and skips ingest and ``dvc add``.
+    """
+    stores = resolve_stores()
+    params = load_params(params_path or stores.params_path)
+    if data_csv:
+        params = params.with_overrides(data={"source": "csv", "csv_path": str(data_csv)})
+    started = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(reports_dir) if reports_dir else stores.runs_dir / f"credit-{started}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    say = reporter().stage
+    say(f"tracking store: {stores.tracking_uri}")
+    check_tracking_store(stores)
+    if snapshot:
+        snapshot_path = Path(snapshot).resolve()
+        data_version = file_md5(snapshot_path)
+    else:
+        say(f"ingesting {params.data.source} data")
+        snapshot_path = snapshot_source(params, stores)
+        say(f"versioning {snapshot_path.relative_to(stores.workspace)} with DVC")
+        data_version = version_data(snapshot_path, stores)
+    say(f"data version {data_version}; validating with Great Expectations")
+    docs_dir = out_dir / "data_docs"
+    validation = validate_snapshot(snapshot_path, params, docs_dir)
+
+    matrix = load_training_matrix(snapshot_path)
+    folds = grouped_folds(
+        matrix.bands,
+        matrix.companies,
+        n_splits=params.cv.n_splits,
+        seed=params.cv.seed,
+        smote_k=params.smote.k_neighbors,
+    )
+    fingerprint = folds_fingerprint(folds)
+    say(
+        f"{matrix.n_rows} ratings of {len(set(matrix.companies))} companies; "
+        f"{params.cv.n_splits} company-grouped folds; tuning candidates"
+    )
+    study_prefix = f"credit-{data_version[:12]}-{fingerprint[:8]}"
+    futures = {
+        family: tune.submit(
+            family, matrix, folds, params, stores.optuna_storage, f"{study_prefix}-{family}"
+        )
+        for family in FAMILIES
+    }
+    if params.baseline.enabled:
+        futures[BASELINE_NAME] = thesis_baseline.submit(matrix, folds, params)
+    results = {name: future.result() for name, future in futures.items()}
+    say("evaluating candidates on out-of-fold predictions")
+    evaluations = {
+        name: evaluate(result, matrix, params, out_dir / "candidates")
+        for name, result in results.items()
+    }
+    comparison = compare_candidates(
+        evaluations,
+        selection_metric=params.selection.metric,
+        folds_fingerprint=fingerprint,
+        out_dir=out_dir,
+    )
+    _write_metrics(comparison, out_dir)
+    save_model_copy(comparison.best_evaluation, matrix, out_dir / "model")
+    lineage = lineage_for(
+        params,
+        data_version=data_version,
+        git_commit=git_commit(stores.workspace),
+        validation=f"passed ({validation.evaluated} expectations)",
+    )
+    say(f"best: {comparison.best}; logging to MLflow, registering and gating")
+    run, registered, decision = register_and_gate(
+        comparison, matrix, folds, params, stores, lineage, docs_dir
+    )
+    return RetrainingSummary(
+        data_version=data_version,
+        snapshot=str(snapshot_path),
+        best=comparison.best,
+        beats_baseline=comparison.beats_baseline,
+        comparison_markdown=comparison.files["md"].read_text(encoding="utf-8"),
+        registered_version=registered.version,
+        decision=decision.label,
+        decision_reasons=decision.reasons,
+        parent_run_id=run.parent_run_id,
+        reports_dir=str(out_dir),
+        tracking_uri=stores.tracking_uri,
+        mlflow_ui=stores.mlflow_ui_command(),
+    )
+
+
+def _write_metrics(comparison, out_dir: Path) -> None:
+    """DVC-readable metrics: the best candidate's and every candidate's macro-F1."""
+    best = comparison.best_evaluation
+    payload = {
+        "best": comparison.best,
+        "best_metrics": {k: v for k, v in best.metrics.items() if v == v},
+        "candidates": {
+            name: {k: v for k, v in ev.metrics.items() if v == v}
+            for name, ev in comparison.evaluations.items()
+        },
+        "beats_thesis_baseline": comparison.beats_baseline,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True))

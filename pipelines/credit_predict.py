@@ -1,0 +1,102 @@
+"""Batch prediction: one output row per input row, in order, with band, probabilities,
+a 0-100 score and the model version that produced it.
+
+The score is ``100 * E[band code] / 5`` over the predicted band probabilities (see
+``pipelines.credit_metrics.score_from_proba``): 0 means certainly Junk, 100 certainly A+.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.credit_metrics import score_from_proba
+from pipelines.rating_bands import BANDS
+from senim.errors import RegistryError
+
+# Best band first, as a credit officer reads them.
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{band}" for band in reversed(BANDS))
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "rating_band",
+    "band_code",
+    *PROBABILITY_COLUMNS,
+    "score",
+    "model_version",
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any  # a fitted pipeline with predict_proba and classes_
+    uri: str
+    version: str  # registry version, or the URI when it is not a registry model
+
+
+def band_probabilities(model: Any, features: pd.DataFrame) -> np.ndarray:
+    """``(n, 6)`` probabilities by band code, whatever subset of bands the model knows."""
+    raw = model.predict_proba(features)
+    proba = np.zeros((len(features), len(BANDS)))
+    for column, code in enumerate(model.classes_):
+        proba[:, int(code)] = raw[:, column]
+    return proba
+
+
+def predict_frame(loaded: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
+    proba = band_probabilities(loaded.model, features)
+    codes = proba.argmax(axis=1)
+    out = pd.DataFrame(
+        {
+            "rating_band": [BANDS[c] for c in codes],
+            "band_code": codes.astype(int),
+        }
+    )
+    for band in reversed(BANDS):
+        out[f"p_{band}"] = proba[:, BANDS.index(band)].round(6)
+    out["score"] = score_from_proba(proba).round(2)
+    out["model_version"] = loaded.version
+    return out.loc[:, list(OUTPUT_COLUMNS)]
+
+
+def load_model(client, model_uri: str) -> LoadedModel:
+    """Load a model, pinning a ``models:/name@alias`` URI to the version it points at now."""
+    import mlflow
+
+    uri, version = model_uri, model_uri
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        try:
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                mv = client.get_model_version_by_alias(name, alias)
+            else:
+                name, number = ref.split("/", 1)
+                mv = client.get_model_version(name, number)
+        except Exception as exc:
+            raise RegistryError(f"no model at {model_uri}: {str(exc).splitlines()[0][:200]}") from None
+        uri, version = f"models:/{mv.name}/{mv.version}", str(mv.version)
+    try:
+        model = mlflow.sklearn.load_model(uri)
+    except Exception as exc:
+        raise RegistryError(f"cannot load model {uri}: {str(exc).splitlines()[0][:200]}") from None
+    return LoadedModel(model=model, uri=uri, version=version)
+
+
+def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
+    """Atomic write: an error never leaves a partial output file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

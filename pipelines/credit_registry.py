@@ -1,0 +1,125 @@
+"""Register the best candidate, record the gate decision, and move aliases.
+
+Registry stages are deprecated in MLflow; Senim uses aliases: ``challenger`` for the
+newest registered candidate, ``champion`` for the model production serves. A version is
+created with all of its lineage tags in one call, and removed again if a later step of
+registration fails, so no half-registered version is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.candidate_evaluation import Comparison
+from pipelines.credit_tracking import Lineage, RetrainingRun
+from pipelines.promotion_gate import ChampionEvidence, GateDecision
+from pipelines.training_matrix import TrainingMatrix
+from senim.config import Params
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    model_uri: str  # models:/name/version
+
+
+def register_best(
+    client, comparison: Comparison, run: RetrainingRun, lineage: Lineage, params: Params
+) -> RegisteredVersion:
+    best = comparison.best_evaluation
+    name = params.registry.model_name
+    tags = {
+        **lineage.tags(),
+        "family": best.family,
+        "hyperparams": json.dumps(best.hyperparams, sort_keys=True),
+        "cv_folds_fingerprint": comparison.folds_fingerprint,
+        "parent_run_id": run.parent_run_id,
+        "selection_metric": comparison.selection_metric,
+        "gate.decision": "pending",
+        **{f"cv.{k}": f"{v:.6f}" for k, v in best.metrics.items() if _is_number(v)},
+    }
+    if comparison.beats_baseline is not None:
+        tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(
+            name, description="Corporate credit rating band (A+..Junk) from 25 financial ratios."
+        )
+    version = client.create_model_version(
+        name, source=run.model_uri, run_id=run.candidate_run_ids[comparison.best], tags=tags
+    )
+    try:
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+    except Exception:
+        client.delete_model_version(name, version.version)
+        raise
+    return RegisteredVersion(name, str(version.version), f"models:/{name}/{version.version}")
+
+
+def champion_evidence(
+    client, name: str, matrix: TrainingMatrix, folds, fingerprint: str, params: Params
+) -> ChampionEvidence | None:
+    """The champion's macro-F1 on THESE folds: reuse its tag when folds match, else refit.
+
+    Refitting the champion's recipe (family + hyperparameters) on the challenger's folds is
+    the only fair comparison: scoring the champion artifact on data it was trained on
+    would flatter it.
+    """
+    champion = current_alias(client, name, CHAMPION)
+    if champion is None:
+        return None
+    tags = champion.tags
+    if tags.get("cv_folds_fingerprint") == fingerprint and "cv.macro_f1" in tags:
+        return ChampionEvidence(version=str(champion.version), macro_f1=float(tags["cv.macro_f1"]))
+    from pipelines.credit_metrics import classification_metrics
+    from pipelines.tuning import oof_probabilities
+
+    proba, _ = oof_probabilities(
+        tags["family"],
+        json.loads(tags["hyperparams"]),
+        matrix.features,
+        matrix.bands,
+        folds,
+        knn_neighbors=params.features.knn_neighbors,
+        smote_k=params.smote.k_neighbors,
+        seed=params.tuning.seed,
+    )
+    macro_f1 = classification_metrics(matrix.bands, proba)["macro_f1"]
+    return ChampionEvidence(version=str(champion.version), macro_f1=macro_f1)
+
+
+def current_alias(client, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except Exception as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(
+            exc
+        ).lower() or "does not exist" in str(exc).lower():
+            return None
+        raise
+
+
+def apply_gate(client, registered: RegisteredVersion, decision: GateDecision) -> None:
+    """Record the decision on the version; move ``champion`` only when it passed."""
+    client.set_model_version_tag(registered.name, registered.version, "gate.decision", decision.label)
+    client.set_model_version_tag(
+        registered.name, registered.version, "gate.reasons", "\n".join(decision.reasons)[:4900]
+    )
+    if decision.passed:
+        client.set_registered_model_alias(registered.name, CHAMPION, registered.version)
+        client.delete_registered_model_alias(registered.name, CHALLENGER)
+
+
+def _is_number(value) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False

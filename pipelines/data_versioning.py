@@ -1,0 +1,93 @@
+"""Version a data snapshot with DVC: track it, cache it, push it to the remote.
+
+The DVC hash (md5 of the file's bytes) is the data version that follows a model into
+MLflow tags, the registry and every prediction. DVC's own state stays under SENIM_HOME
+(cache, site cache, remote by default), set through config overrides so nothing is
+written to ``.dvc/config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from senim.environment import Stores
+from senim.errors import DataError, StoreUnreachableError
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+REMOTE_NAME = "senim"
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    md5: str
+    path: Path
+    dvc_file: Path
+    remote: str
+
+
+def file_md5(path: Path) -> str:
+    """The same hash DVC records for a single file (md5 of its bytes)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dvc_config(stores: Stores) -> dict:
+    return {
+        "core": {
+            "remote": REMOTE_NAME,
+            "site_cache_dir": str(stores.home / "dvc-site-cache"),
+            "analytics": False,
+            "autostage": False,
+        },
+        "remote": {REMOTE_NAME: {"url": stores.dvc_remote}},
+        "cache": {"dir": str(stores.home / "dvc-cache")},
+    }
+
+
+@contextmanager
+def open_dvc_repo(stores: Stores):
+    """The workspace's DVC repo with Senim's overrides; initialised when missing."""
+    from dvc.repo import Repo
+
+    root = stores.workspace
+    if not (root / ".dvc").is_dir():
+        Repo.init(str(root), no_scm=not (root / ".git").exists())
+    repo: Repo = Repo(str(root), config=_dvc_config(stores))
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+def version_snapshot(path: Path, stores: Stores, *, push: bool = True) -> DataVersion:
+    """``dvc add`` the snapshot and ``dvc push`` it; returns the recorded data version."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise DataError(f"snapshot to version does not exist: {path}")
+    try:
+        path.relative_to(stores.workspace)
+    except ValueError:
+        raise DataError(f"snapshot {path} is outside the DVC workspace {stores.workspace}") from None
+    with open_dvc_repo(stores) as repo:
+        stages = repo.add(str(path))
+        out = stages[0].outs[0]
+        md5 = out.hash_info.value
+        if push:
+            try:
+                repo.push(targets=[str(path)], remote=REMOTE_NAME)
+            except Exception as exc:  # dvc wraps fs errors in many types
+                raise StoreUnreachableError(
+                    f"cannot push data to DVC remote {stores.dvc_remote}: {exc}"
+                ) from exc
+    return DataVersion(
+        md5=md5, path=path, dvc_file=path.with_name(path.name + ".dvc"), remote=stores.dvc_remote
+    )

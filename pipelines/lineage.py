@@ -1,0 +1,50 @@
+"""Lineage facts that follow every model: code version and configuration fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from senim.config import Params
+
+
+def git_commit(workspace: Path) -> str:
+    """HEAD of the workspace, suffixed ``-dirty`` when tracked files changed; else 'unknown'."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def params_hash(params: Params) -> str:
+    canonical = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def flatten_params(params: Params) -> dict[str, str]:
+    """``{"tuning.trials.xgboost": "8", ...}`` for MLflow params."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            flat[prefix] = json.dumps(value) if isinstance(value, list) else str(value)
+
+    walk("", params.model_dump(mode="json"))
+    return flat

@@ -1,0 +1,264 @@
+"""The ``senim`` command line: one typed command per job.
+
+Every job error is a ``SenimError`` whose message names the problem; ``main`` prints it
+as one line on stderr and exits non-zero (``--verbose`` adds the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from senim.errors import SenimError
+
+app = typer.Typer(
+    help="Senim: retrain, validate, register and serve credit-rating models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+credit_app = typer.Typer(help="Credit-rating models: train, predict, synthetic data.", no_args_is_help=True)
+stage_app = typer.Typer(
+    help="Single pipeline stages, as dvc.yaml calls them.", no_args_is_help=True
+)
+app.add_typer(credit_app, name="credit")
+app.add_typer(stage_app, name="stage")
+
+out = Console()
+err = Console(stderr=True)
+_state = {"verbose": False}
+
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option("--params", help="params.yaml to use (default: the workspace's params.yaml)."),
+]
+
+
+@app.callback()
+def _global(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and Prefect logs.")] = False,
+) -> None:
+    _state["verbose"] = verbose
+
+
+def _prepare():
+    """Resolve stores and keep Prefect/matplotlib state under SENIM_HOME, before imports."""
+    from senim.environment import prepare_home, resolve_stores
+
+    if not _state["verbose"]:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    stores = resolve_stores()
+    prepare_home(stores)
+    return stores
+
+
+def _run_retraining(**flow_kwargs) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from senim.progress import RichReporter, set_reporter
+
+    _prepare()
+    from flows.retrain_credit import retrain_credit
+
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        set_reporter(RichReporter(progress))
+        try:
+            summary = retrain_credit(**flow_kwargs)
+        finally:
+            set_reporter(None)
+    out.print()
+    out.print("[bold]Candidates (company-grouped cross-validation)[/]")
+    out.print(summary.comparison_markdown, markup=False, highlight=False)
+    verdict = {True: "yes", False: "NO", None: "n/a (baseline disabled)"}[summary.beats_baseline]
+    out.print(f"best model: {summary.best}   beats thesis baseline: {verdict}")
+    out.print(f"data version (DVC md5): {summary.data_version}")
+    out.print(
+        f"registered credit-rating version {summary.registered_version}; "
+        f"gate decision: [bold]{summary.decision}[/]"
+    )
+    for reason in summary.decision_reasons:
+        out.print(f"  - {reason}", markup=False)
+    out.print(f"reports: {summary.reports_dir}")
+    out.print(f"open the MLflow UI: {summary.mlflow_ui}", markup=False, highlight=False)
+
+
+@app.command("run")
+def run(params: ParamsOption = None) -> None:
+    """The main job: run the retrain-credit flow on the configured source (synthetic by default)."""
+    _run_retraining(params_path=str(params) if params else None)
+
+
+@credit_app.command("train")
+def credit_train(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="CSV in the corporate_rating schema to train on.")
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option("--snapshot", help="Already versioned snapshot (skips ingest and dvc add)."),
+    ] = None,
+    reports: Annotated[
+        Path | None, typer.Option("--reports", help="Folder for comparison tables, plots, metrics.")
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Run the retrain-credit flow on a CSV file (or the configured source)."""
+    if data is not None and snapshot is not None:
+        raise SenimError("give either --data or --snapshot, not both")
+    _run_retraining(
+        params_path=str(params) if params else None,
+        data_csv=str(data) if data else None,
+        snapshot=str(snapshot) if snapshot else None,
+        reports_dir=str(reports) if reports else None,
+    )
+
+
+@credit_app.command("predict")
+def credit_predict(
+    input: Annotated[Path, typer.Option("--input", help="CSV with the 25 ratios and Sector.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write the predictions CSV.")],
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="MLflow model URI (alias or version).")
+    ] = "models:/credit-rating@champion",
+) -> None:
+    """Score a CSV: one output row per input row, same order, with band, probabilities, score."""
+    stores = _prepare()
+    from pipelines.credit_predict import load_model, predict_frame, write_predictions
+    from pipelines.credit_sources import read_scoring_csv
+    from pipelines.mlflow_store import check_reachable, mlflow_client
+
+    features = read_scoring_csv(input)
+    check_reachable(stores)
+    loaded = load_model(mlflow_client(stores), model_uri)
+    write_predictions(predict_frame(loaded, features), output)
+    out.print(f"wrote {len(features)} predictions from {loaded.uri} to {output}")
+
+
+@credit_app.command("generate")
+def credit_generate(
+    output: Annotated[Path, typer.Option("--output", help="CSV file to write.")],
+    companies: Annotated[int | None, typer.Option("--companies", help="Number of companies.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Write seeded synthetic data in the corporate_rating schema."""
+    stores = _prepare()
+    from pipelines.synthetic_credit import write_synthetic_credit_csv
+    from senim.config import load_params
+
+    synthetic = load_params(params or stores.params_path).synthetic
+    overrides = {k: v for k, v in {"n_companies": companies, "seed": seed}.items() if v is not None}
+    synthetic = synthetic.model_copy(update=overrides)
+    path = write_synthetic_credit_csv(output, type(synthetic).model_validate(synthetic.model_dump()))
+    out.print(f"wrote synthetic credit data to {path}")
+
+
+@credit_app.command("load-postgres")
+def credit_load_postgres(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV in the corporate_rating schema.")],
+    table: Annotated[str, typer.Option("--table", help="Target table.")] = "credit_ratings",
+) -> None:
+    """Copy a CSV into the PostgreSQL table named by SENIM_SOURCE_DSN (replacing it)."""
+    stores = _prepare()
+    from pipelines.credit_sources import read_credit_csv, write_credit_postgres
+
+    if not stores.source_dsn:
+        raise SenimError("SENIM_SOURCE_DSN is not set (e.g. postgresql://user:pw@host:5432/db)")
+    frame = read_credit_csv(csv)
+    write_credit_postgres(frame, stores.source_dsn, table)
+    out.print(f"loaded {len(frame)} rows into {table}")
+
+
+@stage_app.command("ingest")
+def stage_ingest(
+    output: Annotated[Path, typer.Option("--out", help="Snapshot CSV to write.")],
+    params: ParamsOption = None,
+) -> None:
+    """Read the configured source and write the snapshot (DVC tracks it as a stage output)."""
+    stores = _prepare()
+    from pipelines.ingest import ingest
+    from senim.config import load_params
+
+    p = load_params(params or stores.params_path)
+    path = ingest(p.data, p.synthetic, output, source_dsn=stores.source_dsn)
+    out.print(f"snapshot written to {path}")
+
+
+@stage_app.command("validate")
+def stage_validate(
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="Snapshot CSV to validate.")],
+    docs: Annotated[Path, typer.Option("--docs", help="Folder for the Data Docs HTML site.")],
+    report: Annotated[Path, typer.Option("--report", help="JSON summary (a DVC metric).")],
+    params: ParamsOption = None,
+) -> None:
+    """Run the Great Expectations suite; exit non-zero with a readable report when it fails."""
+    import json
+
+    stores = _prepare()
+    from pipelines.credit_sources import read_credit_csv
+    from pipelines.validate import ensure_valid, validate_credit_data
+    from senim.config import load_params
+
+    p = load_params(params or stores.params_path)
+    result = validate_credit_data(read_credit_csv(snapshot), p.validation, docs_dir=docs)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        json.dumps(
+            {
+                "success": result.success,
+                "evaluated": result.evaluated,
+                "failed": len(result.failures),
+            },
+            indent=2,
+        )
+    )
+    if not result.success:
+        err.print(result.report(), markup=False, highlight=False)
+    ensure_valid(result)
+    out.print(f"validation passed: {result.evaluated} expectations")
+
+
+@app.command("info")
+def info() -> None:
+    """Show where Senim reads and writes (stores resolved from the environment)."""
+    from senim.environment import redact_url
+
+    stores = _prepare()
+    for field in ("home", "workspace", "tracking_uri", "artifact_root", "database_url",
+                  "optuna_storage", "dvc_remote", "source_dsn"):
+        value = getattr(stores, field)
+        if field in {"database_url", "optuna_storage", "source_dsn", "tracking_uri"} and value:
+            value = redact_url(str(value))
+        out.print(f"{field:<15} {value}", markup=False, highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except SenimError as exc:
+        if _state["verbose"]:
+            err.print_exception()
+        message = str(exc)
+        err.print(f"error: {message}", markup=False, highlight=False)
+        report = getattr(exc, "report", "")
+        if report and _state["verbose"]:
+            err.print(report, markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Where Senim keeps its state: resolved once from the environment, passed explicitly.
+
+Embedded defaults put everything under ``SENIM_HOME`` (SQLite for MLflow, a local
+artifact folder, a local DVC remote, Prefect's ephemeral API); each store can be
+pointed at a real component with one variable:
+
+- ``SENIM_HOME``: state folder (default ``./.senim``)
+- ``SENIM_WORKSPACE``: the DVC workspace holding ``params.yaml``, ``dvc.yaml``, ``data/``
+- ``MLFLOW_TRACKING_URI``: tracking server or database (default SQLite under SENIM_HOME)
+- ``SENIM_DATABASE_URL``: auth and prediction-log database (default SQLite)
+- ``SENIM_OPTUNA_STORAGE``: shared Optuna study storage, e.g. ``postgresql://...``
+- ``SENIM_DVC_REMOTE``: DVC remote URL, e.g. ``s3://bucket/senim`` (default a folder)
+- ``SENIM_SOURCE_DSN``: PostgreSQL DSN when ``data.source`` is ``postgres``
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from senim.errors import ConfigError
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Stores:
+    home: Path
+    workspace: Path
+    tracking_uri: str
+    artifact_root: str | None  # set only for the embedded store; a server owns its own
+    database_url: str
+    optuna_storage: str | None
+    dvc_remote: str
+    source_dsn: str | None
+
+    @property
+    def params_path(self) -> Path:
+        return self.workspace / "params.yaml"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Scratch space for one run's reports before they are logged to MLflow."""
+        return self.home / "runs"
+
+    def mlflow_ui_command(self) -> str:
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return f"open {self.tracking_uri} in a browser"
+        return f"uv run mlflow ui --backend-store-uri {self.tracking_uri}"
+
+
+def _default_workspace(env: Mapping[str, str]) -> Path:
+    if env.get("SENIM_WORKSPACE"):
+        return Path(env["SENIM_WORKSPACE"]).expanduser().resolve()
+    cwd = Path.cwd()
+    if (cwd / "params.yaml").is_file():
+        return cwd.resolve()
+    return _PACKAGE_ROOT
+
+
+def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
+    """Read the store settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    home = Path(env.get("SENIM_HOME") or ".senim").expanduser().resolve()
+    workspace = _default_workspace(env)
+    if not workspace.is_dir():
+        raise ConfigError(f"SENIM_WORKSPACE {workspace} is not a directory")
+    tracking_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+    embedded = tracking_uri.startswith("sqlite:") or tracking_uri.startswith("file:")
+    for name in ("SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE", "SENIM_SOURCE_DSN"):
+        value = env.get(name)
+        if value and "://" not in value:
+            raise ConfigError(f"{name} must be a URL such as postgresql://user@host/db, got {value!r}")
+    return Stores(
+        home=home,
+        workspace=workspace,
+        tracking_uri=tracking_uri,
+        artifact_root=(home / "mlartifacts").as_uri() if embedded else None,
+        database_url=env.get("SENIM_DATABASE_URL") or f"sqlite:///{home / 'senim.db'}",
+        optuna_storage=env.get("SENIM_OPTUNA_STORAGE") or None,
+        dvc_remote=env.get("SENIM_DVC_REMOTE") or str(home / "dvc-remote"),
+        source_dsn=env.get("SENIM_SOURCE_DSN") or None,
+    )
+
+
+def prepare_home(stores: Stores) -> None:
+    """Create SENIM_HOME and keep third-party tools' state inside it.
+
+    Prefect and matplotlib otherwise write under the user's home directory; this runs
+    before either is imported by a job, never at import time.
+    """
+    stores.home.mkdir(parents=True, exist_ok=True)
+    stores.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(stores.prefect_home))
+    os.environ.setdefault("MPLCONFIGDIR", str(stores.home / "matplotlib"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a URL before it reaches a log line or an error message."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
