@@ -44,7 +44,7 @@ class RetrainingSummary:
     snapshot: str
     best: str
     beats_baseline: bool | None
-    comparison_markdown: str
+    comparison_csv: str
     registered_version: str
     decision: str
     decision_reasons: list[str]
@@ -222,7 +222,7 @@ def retrain_credit(
         snapshot=str(snapshot_path),
         best=comparison.best,
         beats_baseline=comparison.beats_baseline,
-        comparison_markdown=comparison.files["md"].read_text(encoding="utf-8"),
+        comparison_csv=str(comparison.files["csv"]),
         registered_version=registered.version,
         decision=decision.label,
         decision_reasons=decision.reasons,

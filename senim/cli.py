@@ -6,6 +6,7 @@ as one line on stderr and exits non-zero (``--verbose`` adds the traceback).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ def _prepare():
 
     if not _state["verbose"]:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
     stores = resolve_stores()
     prepare_home(stores)
     return stores
@@ -78,8 +80,7 @@ def _run_retraining(**flow_kwargs) -> None:
         finally:
             set_reporter(None)
     out.print()
-    out.print("[bold]Candidates (company-grouped cross-validation)[/]")
-    out.print(summary.comparison_markdown, markup=False, highlight=False)
+    out.print(_comparison_table(summary.comparison_csv))
     verdict = {True: "yes", False: "NO", None: "n/a (baseline disabled)"}[summary.beats_baseline]
     out.print(f"best model: {summary.best}   beats thesis baseline: {verdict}")
     out.print(f"data version (DVC md5): {summary.data_version}")
@@ -91,6 +92,32 @@ def _run_retraining(**flow_kwargs) -> None:
         out.print(f"  - {reason}", markup=False)
     out.print(f"reports: {summary.reports_dir}")
     out.print(f"open the MLflow UI: {summary.mlflow_ui}", markup=False, highlight=False)
+
+
+def _comparison_table(csv_path: str):
+    """The columns a reviewer reads first; the full table is in the reports folder."""
+    import pandas as pd
+    from rich.table import Table
+
+    frame = pd.read_csv(csv_path)
+    columns = [
+        ("model", "model"),
+        ("macro_f1", "macro-F1"),
+        ("balanced_accuracy", "bal. acc"),
+        ("accuracy", "accuracy"),
+        ("roc_auc_ovr", "ROC-AUC"),
+        ("mean_abs_band_error", "band MAE"),
+        ("within_one_band_accuracy", "within 1 band"),
+        ("seconds", "seconds"),
+    ]
+    table = Table(title="Candidates under company-grouped cross-validation", title_justify="left")
+    for key, label in columns:
+        table.add_column(label, justify="left" if key == "model" else "right")
+    for _, row in frame.iterrows():
+        table.add_row(
+            *(str(row[k]) if k == "model" else f"{row[k]:.{1 if k == 'seconds' else 3}f}" for k, _ in columns)
+        )
+    return table
 
 
 @app.command("run")

@@ -101,6 +101,8 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(stores.home / "matplotlib"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def redact_url(url: str) -> str:
