@@ -29,7 +29,7 @@ from pipelines.lineage import git_commit
 from pipelines.mlflow_store import check_reachable, mlflow_client
 from pipelines.promotion_gate import decide_promotion
 from pipelines.training_matrix import load_training_matrix
-from pipelines.tuning import run_baseline, tune_family
+from pipelines.tuning import prepare_study_storage, run_baseline, tune_family
 from pipelines.validate import ensure_valid, validate_credit_data
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
@@ -57,6 +57,11 @@ class RetrainingSummary:
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def check_tracking_store(stores: Stores) -> None:
     check_reachable(stores)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def check_study_storage(storage: str) -> None:
+    prepare_study_storage(storage)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -159,6 +164,8 @@ def retrain_credit(
     say = reporter().stage
     say(f"tracking store: {stores.tracking_uri}")
     check_tracking_store(stores)
+    if stores.optuna_storage:
+        check_study_storage(stores.optuna_storage)
     if snapshot:
         snapshot_path = Path(snapshot).resolve()
         data_version = file_md5(snapshot_path)

@@ -323,3 +323,23 @@ def fit_final(
     with threadpool_limits(limits=1):
         pipeline.fit(X, y)
     return pipeline
+
+
+def prepare_study_storage(storage: str) -> None:
+    """Create the Optuna schema once, before concurrent workers race to create it.
+
+    An unreachable database is a StoreUnreachableError naming the host, raised before any
+    training starts.
+    """
+    import sqlalchemy as sa
+
+    from senim.environment import redact_url
+    from senim.errors import StoreUnreachableError
+
+    try:
+        optuna.storages.RDBStorage(storage)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        raise StoreUnreachableError(
+            f"Optuna storage {redact_url(storage)} is unreachable: {reason[:200]}"
+        ) from None

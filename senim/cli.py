@@ -270,9 +270,9 @@ def info() -> None:
         out.print(f"{field:<15} {value}", markup=False, highlight=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        app(args=argv)
     except SenimError as exc:
         if _state["verbose"]:
             err.print_exception()

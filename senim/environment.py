@@ -7,6 +7,9 @@ pointed at a real component with one variable:
 - ``SENIM_HOME``: state folder (default ``./.senim``)
 - ``SENIM_WORKSPACE``: the DVC workspace holding ``params.yaml``, ``dvc.yaml``, ``data/``
 - ``MLFLOW_TRACKING_URI``: tracking server or database (default SQLite under SENIM_HOME)
+- ``SENIM_ARTIFACT_ROOT``: where runs store artifacts when MLflow talks to a database
+  directly (default a folder under SENIM_HOME; ``s3://...`` works); a tracking server
+  decides this itself
 - ``SENIM_DATABASE_URL``: auth and prediction-log database (default SQLite)
 - ``SENIM_OPTUNA_STORAGE``: shared Optuna study storage, e.g. ``postgresql://...``
 - ``SENIM_DVC_REMOTE``: DVC remote URL, e.g. ``s3://bucket/senim`` (default a folder)
@@ -30,7 +33,7 @@ class Stores:
     home: Path
     workspace: Path
     tracking_uri: str
-    artifact_root: str | None  # set only for the embedded store; a server owns its own
+    artifact_root: str | None  # None when a tracking server owns artifact storage
     database_url: str
     optuna_storage: str | None
     dvc_remote: str
@@ -72,7 +75,7 @@ def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
     if not workspace.is_dir():
         raise ConfigError(f"SENIM_WORKSPACE {workspace} is not a directory")
     tracking_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
-    embedded = tracking_uri.startswith("sqlite:") or tracking_uri.startswith("file:")
+    served = tracking_uri.startswith(("http://", "https://", "databricks"))
     for name in ("SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE", "SENIM_SOURCE_DSN"):
         value = env.get(name)
         if value and "://" not in value:
@@ -81,7 +84,9 @@ def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
         home=home,
         workspace=workspace,
         tracking_uri=tracking_uri,
-        artifact_root=(home / "mlartifacts").as_uri() if embedded else None,
+        artifact_root=None
+        if served
+        else (env.get("SENIM_ARTIFACT_ROOT") or (home / "mlartifacts").as_uri()),
         database_url=env.get("SENIM_DATABASE_URL") or f"sqlite:///{home / 'senim.db'}",
         optuna_storage=env.get("SENIM_OPTUNA_STORAGE") or None,
         dvc_remote=env.get("SENIM_DVC_REMOTE") or str(home / "dvc-remote"),

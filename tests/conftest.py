@@ -14,3 +14,18 @@ def postgres_dsn() -> Iterator[str]:
     """One throwaway PostgreSQL 15 server for the whole session; skips if it is not installed."""
     with running_postgres() as dsn:
         yield dsn
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep Prefect, MLflow and matplotlib state out of the user's home during tests."""
+    import os
+    import tempfile
+
+    state = tempfile.mkdtemp(prefix="senim-test-state-")
+    os.environ.setdefault("PREFECT_HOME", os.path.join(state, "prefect"))
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(state, "matplotlib"))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

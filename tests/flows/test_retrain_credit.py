@@ -1,0 +1,186 @@
+"""The retrain-credit flow end to end on small synthetic data, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.credit_predict import OUTPUT_COLUMNS, PROBABILITY_COLUMNS
+from pipelines.credit_schema import RATING
+from senim.cli import main
+from senim.environment import resolve_stores
+from tests.integration_workspace import make_workspace, write_params
+
+pytestmark = pytest.mark.integration
+
+MODEL = "credit-rating"
+
+
+def _client():
+    from pipelines.mlflow_store import mlflow_client
+
+    return mlflow_client(resolve_stores())
+
+
+def _retrain(**kwargs):
+    from flows.retrain_credit import retrain_credit
+
+    return retrain_credit(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One retraining on the embedded SQLite store, shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("sqlite-run")
+    with pytest.MonkeyPatch.context() as mp:
+        workspace = make_workspace(root, mp)
+        summary = _retrain()
+        yield {"root": root, "workspace": workspace, "summary": summary, "mp": mp}
+
+
+@pytest.fixture()
+def trained_env(trained, monkeypatch):
+    monkeypatch.setenv("SENIM_WORKSPACE", str(trained["workspace"]))
+    monkeypatch.setenv("SENIM_HOME", str(trained["root"] / "home"))
+    return trained
+
+
+def test_given_synthetic_source_when_retrained_then_first_model_is_champion(trained_env):
+    summary = trained_env["summary"]
+    assert summary.registered_version == "1"
+    assert summary.decision == "promoted"
+    client = _client()
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert str(champion.version) == "1"
+    with pytest.raises(Exception):
+        client.get_model_version_by_alias(MODEL, "challenger")  # the challenger won
+
+
+def test_given_registered_version_then_lineage_tags_match_dvc_snapshot(trained_env):
+    workspace = trained_env["workspace"]
+    dvc_file = yaml.safe_load((workspace / "data/credit/snapshot.csv.dvc").read_text())
+    md5 = dvc_file["outs"][0]["md5"]
+    tags = _client().get_model_version(MODEL, "1").tags
+    assert tags["data_version"] == md5 == trained_env["summary"].data_version
+    assert tags["gx_result"].startswith("passed (")
+    assert len(tags["params_hash"]) == 16
+    assert tags["git_commit"] == "unknown"  # the test workspace is not a git checkout
+    assert tags["gate.decision"] == "promoted"
+    assert "no champion yet" in tags["gate.reasons"]
+    assert 0 < float(tags["cv.macro_f1"]) <= 1
+    assert tags["family"] in {"logistic_regression", "decision_tree", "random_forest", "xgboost"}
+    assert tags["beats_thesis_baseline"] in {"true", "false"}
+
+
+def test_given_snapshot_when_versioned_then_pushed_to_local_remote(trained_env):
+    md5 = trained_env["summary"].data_version
+    remote = trained_env["root"] / "home" / "dvc-remote" / "files" / "md5"
+    assert (remote / md5[:2] / md5[2:]).is_file()
+
+
+def test_given_retraining_then_parent_run_has_nested_candidates_and_reports(trained_env):
+    client = _client()
+    summary = trained_env["summary"]
+    parent = client.get_run(summary.parent_run_id)
+    assert parent.data.tags["data_version"] == summary.data_version
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'"
+    )
+    names = {run.info.run_name for run in children}
+    assert names == {"logistic_regression", "decision_tree", "random_forest", "xgboost", "thesis_baseline"}
+    for run in children:
+        assert "macro_f1" in run.data.metrics and "within_one_band_accuracy" in run.data.metrics
+    top = {a.path for a in client.list_artifacts(summary.parent_run_id)}
+    assert {"comparison", "data_docs"} <= top
+    comparison = {a.path for a in client.list_artifacts(summary.parent_run_id, "comparison")}
+    assert {"comparison/comparison.md", "comparison/comparison.html",
+            "comparison/comparison.csv", "comparison/comparison.png"} <= comparison
+    reports = Path(summary.reports_dir)
+    assert (reports / "metrics.json").is_file() and (reports / "model" / "MLmodel").is_file()
+
+
+def test_given_champion_when_predict_cli_then_one_row_per_input_in_order(trained_env, tmp_path, capsys):
+    snapshot = pd.read_csv(trained_env["workspace"] / "data/credit/snapshot.csv")
+    applications = snapshot.drop(columns=[RATING]).sample(frac=1.0, random_state=0).head(40)
+    applications["loan_officer_note"] = "extra columns are ignored"
+    source = tmp_path / "applications.csv"
+    applications.to_csv(source, index=False)
+    output = tmp_path / "scored.csv"
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["credit", "predict", "--input", str(source), "--output", str(output)])
+    assert exit_info.value.code in (0, None)
+
+    scored = pd.read_csv(output)
+    assert list(scored.columns) == list(OUTPUT_COLUMNS)
+    assert len(scored) == len(applications)
+    assert set(scored["rating_band"]) <= {"A+", "A", "BBB", "BB", "B", "Junk"}
+    assert scored[list(PROBABILITY_COLUMNS)].sum(axis=1).round(4).eq(1).all()
+    assert scored["score"].between(0, 100).all()
+    assert (scored["model_version"] == 1).all()
+    # same order: re-scoring a single row gives the same answer as its row in the batch
+    one = tmp_path / "one.csv"
+    applications.iloc[[7]].to_csv(one, index=False)
+    with pytest.raises(SystemExit):
+        main(["credit", "predict", "--input", str(one), "--output", str(tmp_path / "one_out.csv")])
+    single = pd.read_csv(tmp_path / "one_out.csv")
+    assert single.loc[0, "score"] == pytest.approx(scored.loc[7, "score"])
+
+
+def test_given_strict_gate_when_retrained_then_rejected_and_champion_stays(trained_env):
+    workspace = trained_env["workspace"]
+    write_params(workspace, gate={"min_macro_f1": 0.99})
+    try:
+        summary = _retrain()
+    finally:
+        write_params(workspace)
+    assert summary.decision == "rejected"
+    client = _client()
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == summary.registered_version
+    tags = client.get_model_version(MODEL, summary.registered_version).tags
+    assert tags["gate.decision"] == "rejected"
+    assert "FAILED" in tags["gate.reasons"]
+    # the same data and folds: the champion's evidence is its recorded CV score
+    assert "on the same folds" in tags["gate.reasons"]
+
+
+@pytest.mark.postgres
+def test_given_postgres_everywhere_when_retrained_then_registry_and_optuna_in_postgres(
+    postgres_dsn, tmp_path, monkeypatch
+):
+    from pipelines.credit_sources import write_credit_postgres
+    from pipelines.synthetic_credit import generate_credit_ratings
+    from senim.config import SyntheticParams
+    from tests.integration_workspace import FAST_PARAMS
+    from tests.postgres_server import create_database
+
+    make_workspace(tmp_path, monkeypatch, data={"source": "postgres", "postgres_table": "ratings"})
+    source_dsn = create_database(postgres_dsn, "credit_source")
+    write_credit_postgres(
+        generate_credit_ratings(SyntheticParams(**FAST_PARAMS["synthetic"])), source_dsn, "ratings"
+    )
+    tracking = create_database(postgres_dsn, "mlflow_store").replace("postgresql://", "postgresql+psycopg2://")
+    optuna_dsn = create_database(postgres_dsn, "optuna_store")
+    monkeypatch.setenv("SENIM_SOURCE_DSN", source_dsn)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
+    monkeypatch.setenv("SENIM_OPTUNA_STORAGE", optuna_dsn)
+
+    summary = _retrain()
+
+    assert summary.decision == "promoted"
+    client = _client()
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    assert version.tags["data_version"] == summary.data_version
+    import optuna
+
+    studies = {s.study_name for s in optuna.get_all_study_summaries(storage=optuna_dsn)}
+    families = {"logistic_regression", "decision_tree", "random_forest", "xgboost"}
+    assert {name.rsplit("-", 1)[-1] for name in studies} == families
+    # artifacts of a database-backed store stay under SENIM_HOME, never ./mlruns
+    assert not Path("mlruns").exists() or Path.cwd() == Path(os.environ["SENIM_HOME"])
+    assert (tmp_path / "home" / "mlartifacts").is_dir()
