@@ -1,8 +1,9 @@
-"""Prefect flow ``retrain-credit``: snapshot → validate → tune (concurrently) → compare →
-register → gate.
+"""Prefect flow ``retrain-credit``: ingest → validate → version (DVC) → tune (concurrently)
+→ compare → register → gate.
 
 The flow only sequences tasks; each task calls the one implementation of its stage in
-``pipelines/``. Retries are on I/O tasks only (reading the source, pushing to the DVC
+``pipelines/``. Data is validated before it replaces the tracked snapshot, so a bad
+source never overwrites the last good data version. Retries are on I/O tasks only (reading the source, pushing to the DVC
 remote, reaching the tracking store). No Prefect server is needed: without
 ``PREFECT_API_URL`` Prefect starts its ephemeral API under ``PREFECT_HOME``.
 """
@@ -10,6 +11,8 @@ remote, reaching the tracking store). No Prefect server is needed: without
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +68,17 @@ def check_study_storage(storage: str) -> None:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def snapshot_source(params: Params, stores: Stores) -> Path:
-    out = stores.workspace / params.data.snapshot_path
-    return ingest(params.data, params.synthetic, out, source_dsn=stores.source_dsn)
+def snapshot_source(params: Params, stores: Stores, staging: Path) -> Path:
+    return ingest(params.data, params.synthetic, staging, source_dsn=stores.source_dsn)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def version_data(snapshot: Path, stores: Stores) -> str:
+def version_data(staged: Path, snapshot: Path, stores: Stores) -> str:
+    """Only validated data replaces the tracked snapshot; then dvc add + push."""
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    partial = snapshot.with_name(f".{snapshot.name}.partial")
+    shutil.copyfile(staged, partial)
+    os.replace(partial, snapshot)  # atomic within the workspace's filesystem
     return version_snapshot(snapshot, stores).md5
 
 
@@ -166,17 +173,21 @@ def retrain_credit(
     check_tracking_store(stores)
     if stores.optuna_storage:
         check_study_storage(stores.optuna_storage)
+    docs_dir = out_dir / "data_docs"
     if snapshot:
         snapshot_path = Path(snapshot).resolve()
         data_version = file_md5(snapshot_path)
+        say(f"data version {data_version}; validating with Great Expectations")
+        validation = validate_snapshot(snapshot_path, params, docs_dir)
     else:
         say(f"ingesting {params.data.source} data")
-        snapshot_path = snapshot_source(params, stores)
-        say(f"versioning {snapshot_path.relative_to(stores.workspace)} with DVC")
-        data_version = version_data(snapshot_path, stores)
-    say(f"data version {data_version}; validating with Great Expectations")
-    docs_dir = out_dir / "data_docs"
-    validation = validate_snapshot(snapshot_path, params, docs_dir)
+        staged = snapshot_source(params, stores, out_dir / "staged-snapshot.csv")
+        say("validating with Great Expectations")
+        validation = validate_snapshot(staged, params, docs_dir)
+        snapshot_path = stores.workspace / params.data.snapshot_path
+        say(f"versioning {params.data.snapshot_path} with DVC")
+        data_version = version_data(staged, snapshot_path, stores)
+        say(f"data version {data_version}")
 
     matrix = load_training_matrix(snapshot_path)
     folds = grouped_folds(

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from senim.errors import SenimError
+from senim.errors import DataError, SenimError
 
 app = typer.Typer(
     help="Senim: retrain, validate, register and serve credit-rating models.",
@@ -53,7 +53,8 @@ def _prepare():
 
     if not _state["verbose"]:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     stores = resolve_stores()
     prepare_home(stores)
     return stores
@@ -143,6 +144,9 @@ def credit_train(
     """Run the retrain-credit flow on a CSV file (or the configured source)."""
     if data is not None and snapshot is not None:
         raise SenimError("give either --data or --snapshot, not both")
+    for option, path in (("--data", data), ("--snapshot", snapshot)):
+        if path is not None and not path.is_file():
+            raise DataError(f"{option}: credit data file not found: {path}")
     _run_retraining(
         params_path=str(params) if params else None,
         data_csv=str(data) if data else None,
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         if _state["verbose"]:
             err.print_exception()
         message = str(exc)
-        err.print(f"error: {message}", markup=False, highlight=False)
+        err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         report = getattr(exc, "report", "")
         if report and _state["verbose"]:
             err.print(report, markup=False, highlight=False)

@@ -10,6 +10,28 @@ from tests.postgres_server import running_postgres
 
 
 @pytest.fixture(scope="session")
+def _trained_store_session(tmp_path_factory) -> dict:
+    """One retraining on the embedded SQLite store, shared by the integration tests."""
+    from flows.retrain_credit import retrain_credit
+    from tests.integration_workspace import make_workspace
+
+    root = tmp_path_factory.mktemp("trained-store")
+    with pytest.MonkeyPatch.context() as mp:
+        workspace = make_workspace(root, mp)
+        summary = retrain_credit()
+    return {"root": root, "workspace": workspace, "summary": summary}
+
+
+@pytest.fixture()
+def trained_store(_trained_store_session, monkeypatch) -> dict:
+    """The shared trained store, selected through SENIM_HOME/SENIM_WORKSPACE for one test."""
+    from tests.integration_workspace import make_workspace
+
+    make_workspace(_trained_store_session["root"], monkeypatch)
+    return _trained_store_session
+
+
+@pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
     """One throwaway PostgreSQL 15 server for the whole session; skips if it is not installed."""
     with running_postgres() as dsn:

@@ -32,25 +32,8 @@ def _retrain(**kwargs):
     return retrain_credit(**kwargs)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One retraining on the embedded SQLite store, shared by the tests of this module."""
-    root = tmp_path_factory.mktemp("sqlite-run")
-    with pytest.MonkeyPatch.context() as mp:
-        workspace = make_workspace(root, mp)
-        summary = _retrain()
-        yield {"root": root, "workspace": workspace, "summary": summary, "mp": mp}
-
-
-@pytest.fixture()
-def trained_env(trained, monkeypatch):
-    monkeypatch.setenv("SENIM_WORKSPACE", str(trained["workspace"]))
-    monkeypatch.setenv("SENIM_HOME", str(trained["root"] / "home"))
-    return trained
-
-
-def test_given_synthetic_source_when_retrained_then_first_model_is_champion(trained_env):
-    summary = trained_env["summary"]
+def test_given_synthetic_source_when_retrained_then_first_model_is_champion(trained_store):
+    summary = trained_store["summary"]
     assert summary.registered_version == "1"
     assert summary.decision == "promoted"
     client = _client()
@@ -60,12 +43,12 @@ def test_given_synthetic_source_when_retrained_then_first_model_is_champion(trai
         client.get_model_version_by_alias(MODEL, "challenger")  # the challenger won
 
 
-def test_given_registered_version_then_lineage_tags_match_dvc_snapshot(trained_env):
-    workspace = trained_env["workspace"]
+def test_given_registered_version_then_lineage_tags_match_dvc_snapshot(trained_store):
+    workspace = trained_store["workspace"]
     dvc_file = yaml.safe_load((workspace / "data/credit/snapshot.csv.dvc").read_text())
     md5 = dvc_file["outs"][0]["md5"]
     tags = _client().get_model_version(MODEL, "1").tags
-    assert tags["data_version"] == md5 == trained_env["summary"].data_version
+    assert tags["data_version"] == md5 == trained_store["summary"].data_version
     assert tags["gx_result"].startswith("passed (")
     assert len(tags["params_hash"]) == 16
     assert tags["git_commit"] == "unknown"  # the test workspace is not a git checkout
@@ -76,15 +59,15 @@ def test_given_registered_version_then_lineage_tags_match_dvc_snapshot(trained_e
     assert tags["beats_thesis_baseline"] in {"true", "false"}
 
 
-def test_given_snapshot_when_versioned_then_pushed_to_local_remote(trained_env):
-    md5 = trained_env["summary"].data_version
-    remote = trained_env["root"] / "home" / "dvc-remote" / "files" / "md5"
+def test_given_snapshot_when_versioned_then_pushed_to_local_remote(trained_store):
+    md5 = trained_store["summary"].data_version
+    remote = trained_store["root"] / "home" / "dvc-remote" / "files" / "md5"
     assert (remote / md5[:2] / md5[2:]).is_file()
 
 
-def test_given_retraining_then_parent_run_has_nested_candidates_and_reports(trained_env):
+def test_given_retraining_then_parent_run_has_nested_candidates_and_reports(trained_store):
     client = _client()
-    summary = trained_env["summary"]
+    summary = trained_store["summary"]
     parent = client.get_run(summary.parent_run_id)
     assert parent.data.tags["data_version"] == summary.data_version
     children = client.search_runs(
@@ -103,8 +86,8 @@ def test_given_retraining_then_parent_run_has_nested_candidates_and_reports(trai
     assert (reports / "metrics.json").is_file() and (reports / "model" / "MLmodel").is_file()
 
 
-def test_given_champion_when_predict_cli_then_one_row_per_input_in_order(trained_env, tmp_path, capsys):
-    snapshot = pd.read_csv(trained_env["workspace"] / "data/credit/snapshot.csv")
+def test_given_champion_when_predict_cli_then_one_row_per_input_in_order(trained_store, tmp_path):
+    snapshot = pd.read_csv(trained_store["workspace"] / "data/credit/snapshot.csv")
     applications = snapshot.drop(columns=[RATING]).sample(frac=1.0, random_state=0).head(40)
     applications["loan_officer_note"] = "extra columns are ignored"
     source = tmp_path / "applications.csv"
@@ -131,8 +114,8 @@ def test_given_champion_when_predict_cli_then_one_row_per_input_in_order(trained
     assert single.loc[0, "score"] == pytest.approx(scored.loc[7, "score"])
 
 
-def test_given_strict_gate_when_retrained_then_rejected_and_champion_stays(trained_env):
-    workspace = trained_env["workspace"]
+def test_given_strict_gate_when_retrained_then_rejected_and_champion_stays(trained_store):
+    workspace = trained_store["workspace"]
     write_params(workspace, gate={"min_macro_f1": 0.99})
     try:
         summary = _retrain()
