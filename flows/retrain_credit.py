@@ -36,9 +36,17 @@ from pipelines.tuning import prepare_study_storage, run_baseline, tune_family
 from pipelines.validate import ensure_valid, validate_credit_data
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
+from senim.errors import ConfigError, DataError
 from senim.progress import reporter
 
-IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 5, 15]}
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry I/O that may recover (a store briefly down), never bad data or bad config."""
+    return not isinstance(state.data, DataError | ConfigError)
+
+
+IO = {"cache_policy": NO_CACHE, "retry_condition_fn": _transient}
 
 
 @dataclass(frozen=True)
@@ -57,22 +65,22 @@ class RetrainingSummary:
     mlflow_ui: str
 
 
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
+@task(**IO)
 def check_tracking_store(stores: Stores) -> None:
     check_reachable(stores)
 
 
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
+@task(**IO)
 def check_study_storage(storage: str) -> None:
     prepare_study_storage(storage)
 
 
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
+@task(**IO)
 def snapshot_source(params: Params, stores: Stores, staging: Path) -> Path:
     return ingest(params.data, params.synthetic, staging, source_dsn=stores.source_dsn)
 
 
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
+@task(**IO)
 def version_data(staged: Path, snapshot: Path, stores: Stores) -> str:
     """Only validated data replaces the tracked snapshot; then dvc add + push."""
     snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -168,11 +176,15 @@ def retrain_credit(
     out_dir = Path(reports_dir) if reports_dir else stores.runs_dir / f"credit-{started}"
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    retry = {
+        "retries": params.orchestration.io_retries,
+        "retry_delay_seconds": list(params.orchestration.io_retry_delay_seconds),
+    }
     say = reporter().stage
     say(f"tracking store: {stores.tracking_uri}")
-    check_tracking_store(stores)
+    check_tracking_store.with_options(**retry)(stores)
     if stores.optuna_storage:
-        check_study_storage(stores.optuna_storage)
+        check_study_storage.with_options(**retry)(stores.optuna_storage)
     docs_dir = out_dir / "data_docs"
     if snapshot:
         snapshot_path = Path(snapshot).resolve()
@@ -181,12 +193,14 @@ def retrain_credit(
         validation = validate_snapshot(snapshot_path, params, docs_dir)
     else:
         say(f"ingesting {params.data.source} data")
-        staged = snapshot_source(params, stores, out_dir / "staged-snapshot.csv")
+        staged = snapshot_source.with_options(**retry)(
+            params, stores, out_dir / "staged-snapshot.csv"
+        )
         say("validating with Great Expectations")
         validation = validate_snapshot(staged, params, docs_dir)
         snapshot_path = stores.workspace / params.data.snapshot_path
         say(f"versioning {params.data.snapshot_path} with DVC")
-        data_version = version_data(staged, snapshot_path, stores)
+        data_version = version_data.with_options(**retry)(staged, snapshot_path, stores)
         say(f"data version {data_version}")
 
     matrix = load_training_matrix(snapshot_path)

@@ -116,8 +116,19 @@ def _model_kwargs(evaluation: CandidateEvaluation, matrix: TrainingMatrix) -> di
         "input_example": example,
         "pyfunc_predict_fn": "predict_proba",
         "skops_trusted_types": skops_trusted_types(evaluation.fitted),
+        "pip_requirements": model_requirements(),
         "metadata": {"family": evaluation.family, "hyperparams": json.dumps(evaluation.hyperparams)},
     }
+
+
+MODEL_PACKAGES = ("scikit-learn", "imbalanced-learn", "xgboost", "numpy", "pandas", "scipy", "skops")
+
+
+def model_requirements() -> list[str]:
+    """Exact pins of what loading the pipeline needs, instead of MLflow's slow inference."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_PACKAGES]
 
 
 def _log_model(evaluation: CandidateEvaluation, matrix: TrainingMatrix) -> str:

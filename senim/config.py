@@ -120,6 +120,13 @@ class ScoringParams(_Strict):
         return self
 
 
+class OrchestrationParams(_Strict):
+    """Retries for I/O tasks only (source reads, DVC pushes, store checks)."""
+
+    io_retries: int = Field(3, ge=0, le=10)
+    io_retry_delay_seconds: list[float] = [2, 5, 15]
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -133,6 +140,7 @@ class Params(_Strict):
     gate: GateParams = GateParams()
     registry: RegistryParams = RegistryParams()
     scoring: ScoringParams = ScoringParams()
+    orchestration: OrchestrationParams = OrchestrationParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""

@@ -28,6 +28,7 @@ FAST_PARAMS: dict = {
              "champion_tolerance": 0.0},
     "registry": {"model_name": "credit-rating", "experiment": "credit-rating"},
     "scoring": {"approve_min_score": 60, "reject_max_score": 40},
+    "orchestration": {"io_retries": 1, "io_retry_delay_seconds": [0.5]},
 }
 
 

@@ -1,0 +1,102 @@
+"""`dvc repro` on a clean copy of the repository reproduces the model; `dvc exp run -S` works."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration_workspace import write_params
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _clean_copy(target: Path) -> Path:
+    """The tracked files as they are in the working tree, in a fresh git repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git = ["git", "-c", "user.name=senim-test", "-c", "user.email=test@senim.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-qm", "clean copy"], cwd=target, check=True)
+    return target
+
+
+def _run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    clone = _clean_copy(tmp_path_factory.mktemp("clone"))
+    write_params(clone)
+    git = ["git", "-c", "user.name=senim-test", "-c", "user.email=test@senim.invalid"]
+    subprocess.run([*git, "commit", "-qam", "fast params for the test"], cwd=clone, check=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SENIM_", "MLFLOW_TRACKING", "PREFECT_API"))
+    }
+    env["SENIM_HOME"] = str(tmp_path_factory.mktemp("home"))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    _run([dvc, "repro"], clone, env)
+    return {"clone": clone, "env": env, "dvc": dvc}
+
+
+def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(reproduced):
+    clone = reproduced["clone"]
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"ingest", "validate", "train"}
+    assert (clone / "data/credit/train/model/MLmodel").is_file()
+    metrics = json.loads((clone / "data/credit/train/metrics.json").read_text())
+    assert metrics["best"] in {"logistic_regression", "decision_tree", "random_forest", "xgboost"}
+    assert 0 < metrics["best_metrics"]["macro_f1"] <= 1
+    validation = json.loads((clone / "data/credit/validation/result.json").read_text())
+    assert validation["success"] is True
+    # the model's data version is the md5 DVC recorded for the ingest output
+    ingest_md5 = lock["stages"]["ingest"]["outs"][0]["md5"]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db")
+    champion = client.get_model_version_by_alias("credit-rating", "champion")
+    assert champion.tags["data_version"] == ingest_md5
+    assert champion.tags["git_commit"].startswith(
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    )
+    status = _run([reproduced["dvc"], "status"], clone, reproduced["env"])
+    assert "up to date" in status.stdout.lower()
+
+
+def test_given_reproduced_pipeline_when_exp_run_sets_param_then_only_train_reruns(reproduced):
+    result = _run(
+        [reproduced["dvc"], "exp", "run", "-S", "tuning.trials.decision_tree=1"],
+        reproduced["clone"],
+        reproduced["env"],
+    )
+    output = result.stdout + result.stderr
+    assert "Running stage 'train'" in output
+    assert "Running stage 'ingest'" not in output
+    shown = _run([reproduced["dvc"], "exp", "show", "--json"], reproduced["clone"], reproduced["env"])
+    experiments = [
+        exp["revs"][0]["data"]["params"]["params.yaml"]["data"]
+        for row in json.loads(shown.stdout)
+        for exp in (row.get("experiments") or [])
+    ]
+    assert any(p["tuning"]["trials"]["decision_tree"] == 1 for p in experiments)
