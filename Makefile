@@ -29,6 +29,7 @@ run: .venv/.senim-synced
 	$(UV) run --frozen --no-sync senim run
 
 test: .venv/.senim-synced
+	$(UV) run --frozen --no-sync ruff check .
 	@rc=0; $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
 	exit $$rc

@@ -3,14 +3,16 @@
 
 The flow only sequences tasks; each task calls the one implementation of its stage in
 ``pipelines/``. Data is validated before it replaces the tracked snapshot, so a bad
-source never overwrites the last good data version. Retries are on I/O tasks only (reading the source, pushing to the DVC
-remote, reaching the tracking store). No Prefect server is needed: without
-``PREFECT_API_URL`` Prefect starts its ephemeral API under ``PREFECT_HOME``.
+source never overwrites the last good data version. Retries are on I/O tasks only
+(reading the source, pushing to the DVC remote, reaching the tracking store). No Prefect
+server is needed: without ``PREFECT_API_URL`` Prefect starts its ephemeral API under
+``PREFECT_HOME``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -38,7 +40,6 @@ from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import ConfigError, DataError
 from senim.progress import reporter
-
 
 
 def _transient(task, task_run, state) -> bool:
@@ -270,9 +271,9 @@ def _write_metrics(comparison, out_dir: Path) -> None:
     best = comparison.best_evaluation
     payload = {
         "best": comparison.best,
-        "best_metrics": {k: v for k, v in best.metrics.items() if v == v},
+        "best_metrics": {k: v for k, v in best.metrics.items() if not math.isnan(v)},
         "candidates": {
-            name: {k: v for k, v in ev.metrics.items() if v == v}
+            name: {k: v for k, v in ev.metrics.items() if not math.isnan(v)}
             for name, ev in comparison.evaluations.items()
         },
         "beats_thesis_baseline": comparison.beats_baseline,

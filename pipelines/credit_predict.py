@@ -65,6 +65,8 @@ def predict_frame(loaded: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
 
 def load_model(client, model_uri: str) -> LoadedModel:
     """Load a model, pinning a ``models:/name@alias`` URI to the version it points at now."""
+    from mlflow.exceptions import MlflowException
+
     import mlflow
 
     uri, version = model_uri, model_uri
@@ -77,12 +79,14 @@ def load_model(client, model_uri: str) -> LoadedModel:
             else:
                 name, number = ref.split("/", 1)
                 mv = client.get_model_version(name, number)
-        except Exception as exc:
-            raise RegistryError(f"no model at {model_uri}: {str(exc).splitlines()[0][:200]}") from None
+        except MlflowException as exc:
+            raise RegistryError(
+                f"no model at {model_uri}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         uri, version = f"models:/{mv.name}/{mv.version}", str(mv.version)
     try:
         model = mlflow.sklearn.load_model(uri)
-    except Exception as exc:
+    except (MlflowException, OSError) as exc:
         raise RegistryError(f"cannot load model {uri}: {str(exc).splitlines()[0][:200]}") from None
     return LoadedModel(model=model, uri=uri, version=version)
 

@@ -47,9 +47,7 @@ def register_best(
     }
     if comparison.beats_baseline is not None:
         tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()
-    try:
-        client.get_registered_model(name)
-    except Exception:
+    if not _exists(client, name):
         client.create_registered_model(
             name, description="Corporate credit rating band (A+..Junk) from 25 financial ratios."
         )
@@ -58,7 +56,7 @@ def register_best(
     )
     try:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
-    except Exception:
+    except BaseException:  # no half-registered version: undo, then re-raise as is
         client.delete_model_version(name, version.version)
         raise
     return RegisteredVersion(name, str(version.version), f"models:/{name}/{version.version}")
@@ -97,19 +95,36 @@ def champion_evidence(
 
 
 def current_alias(client, name: str, alias: str):
+    """The version ``alias`` points at, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    if not _exists(client, name):
+        return None
     try:
         return client.get_model_version_by_alias(name, alias)
-    except Exception as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(
-            exc
-        ).lower() or "does not exist" in str(exc).lower():
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
 
 
+def _exists(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
+
+
 def apply_gate(client, registered: RegisteredVersion, decision: GateDecision) -> None:
     """Record the decision on the version; move ``champion`` only when it passed."""
-    client.set_model_version_tag(registered.name, registered.version, "gate.decision", decision.label)
+    client.set_model_version_tag(
+        registered.name, registered.version, "gate.decision", decision.label
+    )
     client.set_model_version_tag(
         registered.name, registered.version, "gate.reasons", "\n".join(decision.reasons)[:4900]
     )

@@ -242,7 +242,10 @@ def plot_per_band(report_df: pd.DataFrame, path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, metric in enumerate(metrics):
         ax.bar(x + (i - 1) * width, report_df[metric], width, label=metric)
-    labels = [f"{band}\n(n={int(n)})" for band, n in zip(report_df.index, report_df["support"])]
+    labels = [
+        f"{band}\n(n={int(n)})"
+        for band, n in zip(report_df.index, report_df["support"], strict=True)
+    ]
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1.15)
     ax.set_title(title)

@@ -86,7 +86,9 @@ def log_retraining(
     )
 
 
-def _log_candidate(evaluation: CandidateEvaluation, comparison: Comparison, lineage: Lineage) -> None:
+def _log_candidate(
+    evaluation: CandidateEvaluation, comparison: Comparison, lineage: Lineage
+) -> None:
     import mlflow
 
     mlflow.set_tags(
@@ -117,11 +119,22 @@ def _model_kwargs(evaluation: CandidateEvaluation, matrix: TrainingMatrix) -> di
         "pyfunc_predict_fn": "predict_proba",
         "skops_trusted_types": skops_trusted_types(evaluation.fitted),
         "pip_requirements": model_requirements(),
-        "metadata": {"family": evaluation.family, "hyperparams": json.dumps(evaluation.hyperparams)},
+        "metadata": {
+            "family": evaluation.family,
+            "hyperparams": json.dumps(evaluation.hyperparams),
+        },
     }
 
 
-MODEL_PACKAGES = ("scikit-learn", "imbalanced-learn", "xgboost", "numpy", "pandas", "scipy", "skops")
+MODEL_PACKAGES = (
+    "scikit-learn",
+    "imbalanced-learn",
+    "xgboost",
+    "numpy",
+    "pandas",
+    "scipy",
+    "skops",
+)
 
 
 def model_requirements() -> list[str]:
@@ -155,7 +168,9 @@ def save_model_copy(evaluation: CandidateEvaluation, matrix: TrainingMatrix, pat
 
 def _finite(value: Any) -> bool:
     try:
-        return value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
+        return (
+            value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
+        )
     except (TypeError, ValueError):
         return False
 

@@ -47,6 +47,8 @@ def _dvc_config(stores: Stores) -> dict:
             "site_cache_dir": str(stores.home / "dvc-site-cache"),
             "analytics": False,
             "autostage": False,
+            # A workspace outside git (a container image, a copied folder) still versions data.
+            "no_scm": not (stores.workspace / ".git").exists(),
         },
         "remote": {REMOTE_NAME: {"url": stores.dvc_remote}},
         "cache": {"dir": str(stores.home / "dvc-cache")},
@@ -76,7 +78,9 @@ def version_snapshot(path: Path, stores: Stores, *, push: bool = True) -> DataVe
     try:
         path.relative_to(stores.workspace)
     except ValueError:
-        raise DataError(f"snapshot {path} is outside the DVC workspace {stores.workspace}") from None
+        raise DataError(
+            f"snapshot {path} is outside the DVC workspace {stores.workspace}"
+        ) from None
     with open_dvc_repo(stores) as repo:
         stages = repo.add(str(path))
         out = stages[0].outs[0]

@@ -14,7 +14,12 @@ def git_commit(workspace: Path) -> str:
     """HEAD of the workspace, suffixed ``-dirty`` when tracked files changed; else 'unknown'."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         if head.returncode != 0:
             return "unknown"
@@ -24,6 +29,7 @@ def git_commit(workspace: Path) -> str:
             capture_output=True,
             text=True,
             timeout=10,
+            check=False,
         )
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):

@@ -11,7 +11,14 @@ from typing import Any
 
 from senim.errors import SenimError
 
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "imblearn.", "xgboost.", "numpy.", "builtins.", "collections.")
+TRUSTED_MODULE_PREFIXES = (
+    "sklearn.",
+    "imblearn.",
+    "xgboost.",
+    "numpy.",
+    "builtins.",
+    "collections.",
+)
 
 
 def skops_trusted_types(model: Any) -> list[str]:
@@ -20,5 +27,7 @@ def skops_trusted_types(model: Any) -> list[str]:
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
     if foreign:
-        raise SenimError(f"model holds types Senim does not trust for loading: {', '.join(foreign)}")
+        raise SenimError(
+            f"model holds types Senim does not trust for loading: {', '.join(foreign)}"
+        )
     return sorted(untrusted)

@@ -378,7 +378,9 @@ def _failure(result: ExpectationValidationResult, columns: pd.Index) -> Expectat
         count = int(details["unexpected_count"])
         values = details.get("partial_unexpected_list") or []
         rows = details.get("partial_unexpected_index_list") or [None] * len(values)
-        examples = [(_row(row), value) for row, value in zip(rows, values)][:_EXAMPLES]
+        examples = [(_row(row), value) for row, value in zip(rows, values, strict=False)][
+            :_EXAMPLES
+        ]
         return ExpectationFailure(
             config.type, column, count, examples, description, f"{count} {problem}"
         )

@@ -23,7 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-credit_app = typer.Typer(help="Credit-rating models: train, predict, synthetic data.", no_args_is_help=True)
+credit_app = typer.Typer(
+    help="Credit-rating models: train, predict, synthetic data.", no_args_is_help=True
+)
 stage_app = typer.Typer(
     help="Single pipeline stages, as dvc.yaml calls them.", no_args_is_help=True
 )
@@ -42,7 +44,9 @@ ParamsOption = Annotated[
 
 @app.callback()
 def _global(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and Prefect logs.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks and Prefect logs.")
+    ] = False,
 ) -> None:
     _state["verbose"] = verbose
 
@@ -116,7 +120,10 @@ def _comparison_table(csv_path: str):
         table.add_column(label, justify="left" if key == "model" else "right")
     for _, row in frame.iterrows():
         table.add_row(
-            *(str(row[k]) if k == "model" else f"{row[k]:.{1 if k == 'seconds' else 3}f}" for k, _ in columns)
+            *(
+                str(row[k]) if k == "model" else f"{row[k]:.{1 if k == 'seconds' else 3}f}"
+                for k, _ in columns
+            )
         )
     return table
 
@@ -179,7 +186,9 @@ def credit_predict(
 @credit_app.command("generate")
 def credit_generate(
     output: Annotated[Path, typer.Option("--output", help="CSV file to write.")],
-    companies: Annotated[int | None, typer.Option("--companies", help="Number of companies.")] = None,
+    companies: Annotated[
+        int | None, typer.Option("--companies", help="Number of companies.")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     params: ParamsOption = None,
 ) -> None:
@@ -191,7 +200,9 @@ def credit_generate(
     synthetic = load_params(params or stores.params_path).synthetic
     overrides = {k: v for k, v in {"n_companies": companies, "seed": seed}.items() if v is not None}
     synthetic = synthetic.model_copy(update=overrides)
-    path = write_synthetic_credit_csv(output, type(synthetic).model_validate(synthetic.model_dump()))
+    path = write_synthetic_credit_csv(
+        output, type(synthetic).model_validate(synthetic.model_dump())
+    )
     out.print(f"wrote synthetic credit data to {path}")
 
 
@@ -266,8 +277,16 @@ def info() -> None:
     from senim.environment import redact_url
 
     stores = _prepare()
-    for field in ("home", "workspace", "tracking_uri", "artifact_root", "database_url",
-                  "optuna_storage", "dvc_remote", "source_dsn"):
+    for field in (
+        "home",
+        "workspace",
+        "tracking_uri",
+        "artifact_root",
+        "database_url",
+        "optuna_storage",
+        "dvc_remote",
+        "source_dsn",
+    ):
         value = getattr(stores, field)
         if field in {"database_url", "optuna_storage", "source_dsn", "tracking_uri"} and value:
             value = redact_url(str(value))

@@ -79,7 +79,9 @@ def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
     for name in ("SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE", "SENIM_SOURCE_DSN"):
         value = env.get(name)
         if value and "://" not in value:
-            raise ConfigError(f"{name} must be a URL such as postgresql://user@host/db, got {value!r}")
+            raise ConfigError(
+                f"{name} must be a URL such as postgresql://user@host/db, got {value!r}"
+            )
     return Stores(
         home=home,
         workspace=workspace,

@@ -10,22 +10,37 @@ import yaml
 # company-grouped folds with SMOTE (k=3) in every training fold.
 FAST_PARAMS: dict = {
     "data": {"source": "synthetic", "snapshot_path": "data/credit/snapshot.csv"},
-    "synthetic": {"seed": 7, "n_companies": 110, "min_ratings_per_company": 1,
-                  "max_ratings_per_company": 5, "noise": 0.3},
-    "validation": {"min_rows": 50, "min_rows_per_band": 4, "max_null_fraction": 0.05,
-                   "max_duplicate_rows": 0},
+    "synthetic": {
+        "seed": 7,
+        "n_companies": 110,
+        "min_ratings_per_company": 1,
+        "max_ratings_per_company": 5,
+        "noise": 0.3,
+    },
+    "validation": {
+        "min_rows": 50,
+        "min_rows_per_band": 4,
+        "max_null_fraction": 0.05,
+        "max_duplicate_rows": 0,
+    },
     "features": {"knn_neighbors": 3},
     "cv": {"n_splits": 3, "seed": 3},
     "smote": {"k_neighbors": 3},
-    "tuning": {"seed": 1, "pruning": True, "timeout_seconds": None,
-               "trials": {"logistic_regression": 2, "decision_tree": 2, "random_forest": 1,
-                          "xgboost": 2}},
-    "baseline": {"enabled": True, "max_depth": [3], "learning_rate": [0.1],
-                 "n_estimators": [40]},
+    "tuning": {
+        "seed": 1,
+        "pruning": True,
+        "timeout_seconds": None,
+        "trials": {"logistic_regression": 2, "decision_tree": 2, "random_forest": 1, "xgboost": 2},
+    },
+    "baseline": {"enabled": True, "max_depth": [3], "learning_rate": [0.1], "n_estimators": [40]},
     "selection": {"metric": "macro_f1"},
-    "gate": {"min_macro_f1": 0.2, "min_balanced_accuracy": 0.2,
-             "min_within_one_band_accuracy": 0.5, "max_mean_abs_band_error": 1.5,
-             "champion_tolerance": 0.0},
+    "gate": {
+        "min_macro_f1": 0.2,
+        "min_balanced_accuracy": 0.2,
+        "min_within_one_band_accuracy": 0.5,
+        "max_mean_abs_band_error": 1.5,
+        "champion_tolerance": 0.0,
+    },
     "registry": {"model_name": "credit-rating", "experiment": "credit-rating"},
     "scoring": {"approve_min_score": 60, "reject_max_score": 40},
     "orchestration": {"io_retries": 1, "io_retry_delay_seconds": [0.5]},
@@ -48,7 +63,13 @@ def make_workspace(root: Path, monkeypatch, **sections: dict) -> Path:
     write_params(workspace, **sections)
     monkeypatch.setenv("SENIM_WORKSPACE", str(workspace))
     monkeypatch.setenv("SENIM_HOME", str(root / "home"))
-    for name in ("MLFLOW_TRACKING_URI", "SENIM_OPTUNA_STORAGE", "SENIM_SOURCE_DSN",
-                 "SENIM_DVC_REMOTE", "SENIM_ARTIFACT_ROOT", "SENIM_DATABASE_URL"):
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "SENIM_OPTUNA_STORAGE",
+        "SENIM_SOURCE_DSN",
+        "SENIM_DVC_REMOTE",
+        "SENIM_ARTIFACT_ROOT",
+        "SENIM_DATABASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return workspace

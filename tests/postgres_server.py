@@ -30,7 +30,7 @@ READY_TIMEOUT_S = 30.0
 
 @contextmanager
 def running_postgres() -> Iterator[str]:
-    """Yield a DSN ``postgresql://postgres@127.0.0.1:PORT/postgres``; skip if PostgreSQL is absent."""
+    """Yield ``postgresql://postgres@127.0.0.1:PORT/postgres``; skip if PostgreSQL is absent."""
     if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
         pytest.skip(f"PostgreSQL 15 server binaries not found in {PG_BIN}")
     prefix = _run_as_postgres_prefix()

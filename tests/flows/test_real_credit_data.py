@@ -13,7 +13,13 @@ from tests.integration_workspace import make_workspace
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "corporate_rating" / "corporate_rating_dev.csv"
+REAL = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "corporate_rating"
+    / "corporate_rating_dev.csv"
+)
 
 
 @pytest.mark.skipif(not REAL.is_file(), reason="../shared/data/corporate_rating is absent")
@@ -36,8 +42,18 @@ def test_given_real_dev_file_when_trained_then_predict_contract_holds(tmp_path, 
     rows.to_csv(source, index=False)
     output = tmp_path / "scored.csv"
     with pytest.raises(SystemExit) as exit_info:
-        main(["credit", "predict", "--input", str(source), "--output", str(output),
-              "--model-uri", "models:/credit-rating/1"])
+        main(
+            [
+                "credit",
+                "predict",
+                "--input",
+                str(source),
+                "--output",
+                str(output),
+                "--model-uri",
+                "models:/credit-rating/1",
+            ]
+        )
     assert exit_info.value.code in (0, None)
     scored = pd.read_csv(output)
     assert list(scored.columns) == list(OUTPUT_COLUMNS) and len(scored) == 25

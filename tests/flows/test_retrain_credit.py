@@ -39,7 +39,9 @@ def test_given_synthetic_source_when_retrained_then_first_model_is_champion(trai
     client = _client()
     champion = client.get_model_version_by_alias(MODEL, "champion")
     assert str(champion.version) == "1"
-    with pytest.raises(Exception):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
         client.get_model_version_by_alias(MODEL, "challenger")  # the challenger won
 
 
@@ -74,14 +76,24 @@ def test_given_retraining_then_parent_run_has_nested_candidates_and_reports(trai
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'"
     )
     names = {run.info.run_name for run in children}
-    assert names == {"logistic_regression", "decision_tree", "random_forest", "xgboost", "thesis_baseline"}
+    assert names == {
+        "logistic_regression",
+        "decision_tree",
+        "random_forest",
+        "xgboost",
+        "thesis_baseline",
+    }
     for run in children:
         assert "macro_f1" in run.data.metrics and "within_one_band_accuracy" in run.data.metrics
     top = {a.path for a in client.list_artifacts(summary.parent_run_id)}
     assert {"comparison", "data_docs"} <= top
     comparison = {a.path for a in client.list_artifacts(summary.parent_run_id, "comparison")}
-    assert {"comparison/comparison.md", "comparison/comparison.html",
-            "comparison/comparison.csv", "comparison/comparison.png"} <= comparison
+    assert {
+        "comparison/comparison.md",
+        "comparison/comparison.html",
+        "comparison/comparison.csv",
+        "comparison/comparison.png",
+    } <= comparison
     reports = Path(summary.reports_dir)
     assert (reports / "metrics.json").is_file() and (reports / "model" / "MLmodel").is_file()
 
@@ -124,7 +136,10 @@ def test_given_strict_gate_when_retrained_then_rejected_and_champion_stays(train
     assert summary.decision == "rejected"
     client = _client()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
-    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == summary.registered_version
+    assert (
+        str(client.get_model_version_by_alias(MODEL, "challenger").version)
+        == summary.registered_version
+    )
     tags = client.get_model_version(MODEL, summary.registered_version).tags
     assert tags["gate.decision"] == "rejected"
     assert "FAILED" in tags["gate.reasons"]
@@ -147,7 +162,9 @@ def test_given_postgres_everywhere_when_retrained_then_registry_and_optuna_in_po
     write_credit_postgres(
         generate_credit_ratings(SyntheticParams(**FAST_PARAMS["synthetic"])), source_dsn, "ratings"
     )
-    tracking = create_database(postgres_dsn, "mlflow_store").replace("postgresql://", "postgresql+psycopg2://")
+    tracking = create_database(postgres_dsn, "mlflow_store").replace(
+        "postgresql://", "postgresql+psycopg2://"
+    )
     optuna_dsn = create_database(postgres_dsn, "optuna_store")
     monkeypatch.setenv("SENIM_SOURCE_DSN", source_dsn)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)

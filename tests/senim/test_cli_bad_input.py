@@ -95,8 +95,15 @@ def _too_few_for_smote(f):
         (_too_few_rows, "rows"),
         (_too_few_for_smote, "smote.k_neighbors"),
     ],
-    ids=["missing-columns", "non-numeric", "infinity", "all-null", "unknown-label",
-         "too-few-rows", "too-few-for-smote"],
+    ids=[
+        "missing-columns",
+        "non-numeric",
+        "infinity",
+        "all-null",
+        "unknown-label",
+        "too-few-rows",
+        "too-few-for-smote",
+    ],
 )
 def test_given_bad_csv_when_trained_then_one_error_line_and_registry_untouched(
     trained_store, good_frame, tmp_path, capsys, mutate, expected
@@ -113,14 +120,18 @@ def test_given_bad_csv_when_trained_then_one_error_line_and_registry_untouched(
 
 def test_given_missing_file_when_trained_then_error_names_file(trained_store, tmp_path, capsys):
     code, errors = _train(["--data", str(tmp_path / "nope.csv")], capsys)
-    assert code == 3 and errors == [f"error: --data: credit data file not found: {tmp_path / 'nope.csv'}"]
+    assert code == 3 and errors == [
+        f"error: --data: credit data file not found: {tmp_path / 'nope.csv'}"
+    ]
 
 
 def test_given_semicolon_csv_when_trained_then_error_names_delimiter(
     trained_store, good_frame, tmp_path, capsys
 ):
     before = _registry_state()
-    code, errors = _train(["--data", str(_write(good_frame, tmp_path / "semi.csv", sep=";"))], capsys)
+    code, errors = _train(
+        ["--data", str(_write(good_frame, tmp_path / "semi.csv", sep=";"))], capsys
+    )
     assert code != 0 and "semicolon" in errors[0]
     assert _registry_state() == before
 
@@ -132,7 +143,9 @@ def test_given_unreachable_postgres_source_when_trained_then_error_names_host(
 
     before = _registry_state()
     port = free_port()
-    write_params(trained_store["workspace"], data={"source": "postgres", "postgres_table": "ratings"})
+    write_params(
+        trained_store["workspace"], data={"source": "postgres", "postgres_table": "ratings"}
+    )
     monkeypatch.setenv("SENIM_SOURCE_DSN", f"postgresql://senim:secret@127.0.0.1:{port}/credit")
     try:
         code, errors = _train([], capsys)
@@ -166,14 +179,22 @@ def test_given_invalid_params_when_run_then_config_error_names_field(trained_sto
 
 def test_given_bad_file_when_cli_process_runs_then_stderr_is_exactly_one_line(tmp_path):
     """The real console script: no traceback or log noise around the one error line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_LOGGING", "MLFLOW_LOGGING"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_LOGGING", "MLFLOW_LOGGING"))
+    }
     env.update(SENIM_HOME=str(tmp_path / "home"), SENIM_WORKSPACE=str(tmp_path))
     (tmp_path / "params.yaml").write_text("{}\n")
     (tmp_path / "bad.csv").write_text("Rating;Name\nAA;x\n")
     senim = Path(sys.executable).with_name("senim")
     result = subprocess.run(
         [str(senim), "credit", "train", "--data", str(tmp_path / "bad.csv")],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 3
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

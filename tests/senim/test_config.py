@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from senim.config import Params, load_params, parse_params
 from senim.errors import ConfigError
@@ -11,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_given_repo_params_yaml_when_loaded_then_valid_and_frozen():
     params = load_params(REPO / "params.yaml")
     assert params.registry.model_name == "credit-rating"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         params.cv.n_splits = 3  # type: ignore[misc]
 
 

@@ -5,7 +5,9 @@ from senim.errors import ConfigError
 
 
 def test_given_only_senim_home_when_resolved_then_every_store_lives_under_it(tmp_path):
-    stores = resolve_stores({"SENIM_HOME": str(tmp_path / "home"), "SENIM_WORKSPACE": str(tmp_path)})
+    stores = resolve_stores(
+        {"SENIM_HOME": str(tmp_path / "home"), "SENIM_WORKSPACE": str(tmp_path)}
+    )
     home = str(tmp_path / "home")
     assert stores.tracking_uri == f"sqlite:///{home}/mlflow.db"
     assert stores.artifact_root == (tmp_path / "home" / "mlartifacts").as_uri()
