@@ -65,9 +65,8 @@ def predict_frame(loaded: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
 
 def load_model(client, model_uri: str) -> LoadedModel:
     """Load a model, pinning a ``models:/name@alias`` URI to the version it points at now."""
-    from mlflow.exceptions import MlflowException
-
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri, version = model_uri, model_uri
     if model_uri.startswith("models:/"):

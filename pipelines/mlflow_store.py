@@ -10,9 +10,8 @@ from senim.errors import StoreUnreachableError
 
 def mlflow_client(stores: Stores):
     """A client bound to the configured store (also set as MLflow's global URI)."""
-    from mlflow.tracking import MlflowClient
-
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     # A retraining must not hang for minutes on a dead server: retry briefly.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")

@@ -60,10 +60,20 @@ def reproduced(tmp_path_factory):
         if not k.startswith(("SENIM_", "MLFLOW_TRACKING", "PREFECT_API"))
     }
     env["SENIM_HOME"] = str(tmp_path_factory.mktemp("home"))
+    user_home = tmp_path_factory.mktemp("user-home")
+    env["HOME"] = str(user_home)
+    for name in (
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_DATA_HOME",
+        "MPLCONFIGDIR",
+        "PREFECT_HOME",
+    ):
+        env.pop(name, None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     dvc = str(Path(sys.executable).with_name("dvc"))
     _run([dvc, "repro"], clone, env)
-    return {"clone": clone, "env": env, "dvc": dvc}
+    return {"clone": clone, "env": env, "dvc": dvc, "user_home": user_home}
 
 
 def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(reproduced):
@@ -90,6 +100,14 @@ def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(repr
     )
     status = _run([reproduced["dvc"], "status"], clone, reproduced["env"])
     assert "up to date" in status.stdout.lower()
+
+
+def test_given_pipeline_run_then_nothing_written_to_the_user_home(reproduced):
+    """Stores stay under SENIM_HOME and the workspace: no ~/.prefect, ~/.mlflow, ~/.cache."""
+    written = sorted(
+        str(p.relative_to(reproduced["user_home"])) for p in reproduced["user_home"].rglob("*")
+    )
+    assert written == []
 
 
 def test_given_reproduced_pipeline_when_exp_run_sets_param_then_only_train_reruns(reproduced):

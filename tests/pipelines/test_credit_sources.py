@@ -308,3 +308,36 @@ def test_given_an_unsafe_table_name_when_read_then_config_error(table):
 def test_given_a_non_postgres_dsn_when_read_then_config_error():
     with pytest.raises(ConfigError, match="postgresql://"):
         read_credit_postgres("sqlite:///credit.db", "credit_ratings")
+
+
+def test_given_scoring_csv_without_rating_when_read_then_features_only(tmp_path, ratings):
+    from pipelines.credit_schema import FEATURE_COLUMNS
+    from pipelines.credit_sources import read_scoring_csv
+
+    frame = ratings.copy().drop(columns=["Rating"])
+    frame["note"] = "ignored"
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    features = read_scoring_csv(path)
+    assert list(features.columns) == list(FEATURE_COLUMNS)
+    assert len(features) == len(frame)
+
+
+def test_given_scoring_csv_without_sector_when_read_then_error_names_column(tmp_path, ratings):
+    from pipelines.credit_sources import read_scoring_csv
+
+    path = tmp_path / "apps.csv"
+    ratings.copy().drop(columns=["Sector"]).to_csv(path, index=False)
+    with pytest.raises(DataError, match="missing required column\\(s\\) 'Sector'"):
+        read_scoring_csv(path)
+
+
+def test_given_infinite_ratio_when_scoring_csv_read_then_error_names_row(tmp_path, ratings):
+    from pipelines.credit_sources import read_scoring_csv
+
+    frame = ratings.copy()
+    frame.loc[2, "debtRatio"] = float("inf")
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="'debtRatio' has infinite values at data row\\(s\\) 3"):
+        read_scoring_csv(path)
