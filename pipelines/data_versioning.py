@@ -9,6 +9,7 @@ written to ``.dvc/config``.
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ def open_dvc_repo(stores: Stores):
     """The workspace's DVC repo with Senim's overrides; initialised when missing."""
     from dvc.repo import Repo
 
+    # DVC logs git hints ("To track the changes with git, run ...") at INFO; we report
+    # the data version ourselves.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
     root = stores.workspace
     if not (root / ".dvc").is_dir():
         Repo.init(str(root), no_scm=not (root / ".git").exists())

@@ -32,8 +32,9 @@ stage_app = typer.Typer(
 app.add_typer(credit_app, name="credit")
 app.add_typer(stage_app, name="stage")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a wide console so the comparison table never truncates.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, soft_wrap=True)
 _state = {"verbose": False}
 
 ParamsOption = Annotated[
@@ -57,8 +58,8 @@ def _prepare():
 
     if not _state["verbose"]:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
     stores = resolve_stores()
     prepare_home(stores)
     return stores
