@@ -7,8 +7,6 @@ The score is ``100 * E[band code] / 5`` over the predicted band probabilities (s
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pandas as pd
 
 from pipelines.credit_metrics import score_from_proba
 from pipelines.rating_bands import BANDS
+from senim.atomic_files import write_csv_atomically
 from senim.errors import RegistryError
 
 # Best band first, as a credit officer reads them.
@@ -92,14 +91,4 @@ def load_model(client, model_uri: str) -> LoadedModel:
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
     """Atomic write: an error never leaves a partial output file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv_atomically(frame, path)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from senim.atomic_files import atomic_write, write_text_atomically
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -125,9 +125,9 @@ def write_comparison(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: out_dir / f"comparison.{kind}" for kind in ("csv", "md", "html", "png")}
-    _write_text(paths["csv"], table.to_csv())
-    _write_text(paths["md"], markdown_table(table, floatfmt=".4f"))
-    _write_text(paths["html"], _comparison_html(table))
+    write_text_atomically(paths["csv"], table.to_csv())
+    write_text_atomically(paths["md"], markdown_table(table, floatfmt=".4f"))
+    write_text_atomically(paths["html"], _comparison_html(table))
     _plot_comparison(table, paths["png"])
     return paths
 
@@ -268,25 +268,7 @@ def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     try:
         fig.tight_layout()
-        _atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
+        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     finally:
         plt.close(fig)
-    return path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide reports from other readers
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

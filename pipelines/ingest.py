@@ -7,13 +7,12 @@ a failed ingest never leaves a half-written snapshot behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.credit_schema import ALL_COLUMNS
+from senim.atomic_files import write_csv_atomically
 from senim.config import DataParams, SyntheticParams
 from senim.errors import ConfigError
 
@@ -42,17 +41,7 @@ def load_credit_source(
 
 def write_snapshot(frame: pd.DataFrame, path: Path) -> Path:
     """Write the frame as CSV in schema order; readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.loc[:, list(ALL_COLUMNS)].to_csv(handle, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv_atomically(frame.loc[:, list(ALL_COLUMNS)], path)
 
 
 def ingest(

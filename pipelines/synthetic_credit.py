@@ -9,8 +9,6 @@ from a small set of fundamentals, so they keep the real identities (equity multi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ from pipelines.credit_schema import (
     SECTORS,
     SYMBOL,
 )
+from senim.atomic_files import write_csv_atomically
 from senim.config import SyntheticParams
 
 # Agency labels best first; a notch index is a position in this tuple.
@@ -156,19 +155,7 @@ def generate_credit_ratings(params: SyntheticParams) -> pd.DataFrame:
 
 def write_synthetic_credit_csv(path: str | Path, params: SyntheticParams) -> Path:
     """Write the synthetic frame as CSV atomically, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = generate_credit_ratings(params)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; the snapshot is not a secret
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv_atomically(generate_credit_ratings(params), Path(path))
 
 
 def _normalised(weights: list[float] | np.ndarray) -> np.ndarray:

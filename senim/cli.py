@@ -131,7 +131,13 @@ def _comparison_table(csv_path: str):
 
 @app.command("run")
 def run(params: ParamsOption = None) -> None:
-    """The main job: run the retrain-credit flow on the configured source (synthetic by default)."""
+    """The main job: run the retrain-credit flow on params.yaml's source (synthetic by default).
+
+    Ingests and versions the data (DVC), validates it (Great Expectations), tunes four model
+    families plus the thesis baseline under company-grouped CV, registers the best as
+    credit-rating and applies the promotion gate. Prints the comparison table, the gate
+    decision and the command that opens the MLflow UI.
+    """
     _run_retraining(params_path=str(params) if params else None)
 
 
@@ -171,7 +177,14 @@ def credit_predict(
         str, typer.Option("--model-uri", help="MLflow model URI (alias or version).")
     ] = "models:/credit-rating@champion",
 ) -> None:
-    """Score a CSV: one output row per input row, same order, with band, probabilities, score."""
+    """Score a CSV: one output row per input row, in the same order.
+
+    Input needs the 25 financial ratios and Sector; Rating, Name and any other columns are
+    ignored, and empty ratio cells are imputed. Output columns: rating_band (A+, A, BBB,
+    BB, B, Junk), band_code (5..0), p_A+ .. p_Junk, score (0-100 = 100 x expected band
+    code / 5: 0 is certainly Junk, 100 certainly A+) and model_version (the registry
+    version the alias resolved to).
+    """
     stores = _prepare()
     from pipelines.credit_predict import load_model, predict_frame, write_predictions
     from pipelines.credit_sources import read_scoring_csv
