@@ -117,7 +117,10 @@ def report(
         f"- Data version (md5): `{summary.data_version}`; params: the repository's `params.yaml`",
         f"- Retraining flow wall time (ingest → validate → tune 4 families + baseline → "
         f"register): {seconds:.0f} s",
-        f"- Target: best model beats the thesis baseline's macro-F1 — {verdict}",
+        f"- Target: best model beats the thesis baseline's macro-F1 — {verdict} "
+        f"(fold-to-fold std of macro-F1 is in the table: read small margins with it)",
+        f"- Registered version {summary.registered_version}; gate decision: {summary.decision} "
+        f"({'; '.join(summary.decision_reasons)})",
     ]
     if run_seconds is not None:
         lines.append(

@@ -53,3 +53,8 @@ def test_given_overrides_when_applied_then_revalidated():
 def test_given_snapshot_outside_data_when_parsed_then_error():
     with pytest.raises(ConfigError, match="snapshot_path"):
         parse_params({"data": {"snapshot_path": "../elsewhere.csv"}})
+
+
+def test_given_code_defaults_then_they_equal_the_repo_params_yaml():
+    """params.yaml is the single source: the typed defaults may not drift from it."""
+    assert Params() == load_params(REPO / "params.yaml")
