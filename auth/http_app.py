@@ -1,0 +1,317 @@
+"""The auth HTTP API (FastAPI), mountable in the BentoML services under ``/auth``.
+
+Every error is JSON ``{"error": <stable code>, "message": ...}`` with a 4xx status;
+unexpected failures are a bare 500 ``internal_error`` without a trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from auth import accounts, machine_keys, sessions
+from auth import login as login_flow
+from auth.asgi import GuardMiddleware, request_meta
+from auth.audit import query as audit_query
+from auth.errors import AuthError, RateLimited
+from auth.permissions import Permission
+from auth.principals import Principal, authenticate_headers, require
+from auth.request_context import trusted_proxies_from_env
+from auth.runtime import AuthRuntime, RequestMeta
+
+log = logging.getLogger(__name__)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+    totp_code: str | None = Field(None, max_length=16)
+    recovery_code: str | None = Field(None, max_length=64)
+
+
+class RegisterBody(_Body):
+    username: str = Field(min_length=3, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+    roles: list[str] = Field(min_length=1, max_length=5)
+    email: str | None = Field(None, max_length=254)
+
+
+class CodeBody(_Body):
+    code: str = Field(min_length=1, max_length=16)
+
+
+class RefreshBody(_Body):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class LogoutBody(_Body):
+    refresh_token: str | None = Field(None, max_length=512)
+
+
+class KeyBody(_Body):
+    name: str = Field(min_length=1, max_length=128)
+    role: str = Field(min_length=1, max_length=32)
+    scopes: list[str] = Field(default_factory=list, max_length=32)
+    expires_in_days: int | None = Field(365, ge=1, le=730)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    mfa_enrolled: bool
+
+
+def _tokens(pair: sessions.TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type=pair.token_type,
+        expires_in=pair.expires_in,
+        mfa_enrolled=pair.mfa_enrolled,
+    )
+
+
+def create_auth_app(runtime: AuthRuntime) -> FastAPI:
+    """The auth API bound to ``runtime``; no work happens until a request arrives."""
+    app = FastAPI(
+        title="Senim auth",
+        version="1",
+        docs_url="/auth/docs",
+        openapi_url="/auth/openapi.json",
+        redoc_url=None,
+    )
+    trusted = trusted_proxies_from_env()
+    app.add_middleware(GuardMiddleware, max_body_bytes=runtime.params.max_body_bytes)
+
+    def meta(request: Request) -> RequestMeta:
+        return request_meta(request.scope, trusted)
+
+    def principal(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        return authenticate_headers(runtime, authorization, x_api_key, meta(request))
+
+    def limit(limiter, key: str) -> None:
+        decision = limiter.hit(key)
+        if not decision.allowed:
+            raise RateLimited(retry_after=max(1, int(decision.retry_after)))
+
+    Meta = Annotated[RequestMeta, Depends(meta)]
+    Caller = Annotated[Principal, Depends(principal)]
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        headers = {}
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "problem": err.get("msg", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            {
+                "error": "invalid_request",
+                "message": "the request body is invalid",
+                "fields": fields,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in the auth API")
+        return JSONResponse(
+            {"error": "internal_error", "message": "internal error"}, status_code=500
+        )
+
+    @app.post("/auth/login", response_model=TokenResponse)
+    def post_login(body: LoginBody, m: Meta) -> TokenResponse:
+        return _tokens(
+            login_flow.login(
+                runtime,
+                body.username,
+                body.password,
+                m,
+                totp_code=body.totp_code,
+                recovery_code=body.recovery_code,
+            )
+        )
+
+    @app.post("/auth/register", status_code=201)
+    def post_register(body: RegisterBody, caller: Caller, m: Meta) -> dict:
+        require(runtime, caller, Permission.MANAGE_USERS, m, "user")
+        user = accounts.create_user(
+            runtime,
+            body.username,
+            body.password,
+            body.roles,
+            m,
+            actor_id=caller.label,
+            actor_roles=caller.roles,
+            email=body.email,
+        )
+        return {"id": user.id, "username": user.username, "roles": user.roles}
+
+    @app.post("/auth/totp/enroll")
+    def post_enroll(caller: Caller, m: Meta) -> dict:
+        _user_only(caller)
+        limit(runtime.limiters.token_ip, f"totp:{m.ip}")
+        enrollment = login_flow.enroll_totp(runtime, caller.subject, m)
+        return {
+            "otpauth_uri": enrollment.otpauth_uri,
+            "qr_png_base64": base64.b64encode(enrollment.qr_png).decode(),
+        }
+
+    @app.post("/auth/totp/confirm")
+    def post_confirm(body: CodeBody, caller: Caller, m: Meta) -> dict:
+        _user_only(caller)
+        limit(runtime.limiters.login_identity, f"totp:{caller.subject}")
+        confirmed = login_flow.confirm_totp(runtime, caller.subject, body.code, m)
+        return {
+            "recovery_codes": confirmed.recovery_codes,
+            **_tokens(confirmed.tokens).model_dump(),
+        }
+
+    @app.post("/auth/token/refresh", response_model=TokenResponse)
+    def post_refresh(body: RefreshBody, m: Meta) -> TokenResponse:
+        limit(runtime.limiters.token_ip, f"refresh:{m.ip}")
+        return _tokens(sessions.refresh_tokens(runtime, body.refresh_token, m))
+
+    @app.post("/auth/logout", status_code=204)
+    def post_logout(body: LogoutBody, request: Request, caller: Caller, m: Meta) -> None:
+        _user_only(caller)
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        sessions.logout(runtime, token, body.refresh_token, m)
+
+    @app.get("/auth/me")
+    def get_me(caller: Caller) -> dict:
+        return {
+            "subject": caller.subject,
+            "kind": caller.kind,
+            "roles": list(caller.roles),
+            "permissions": sorted(caller.permissions),
+            "mfa_satisfied": caller.mfa_satisfied,
+        }
+
+    @app.post("/auth/keys", status_code=201)
+    def post_key(body: KeyBody, caller: Caller, m: Meta) -> dict:
+        require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
+        created = machine_keys.create_key(
+            runtime,
+            body.name,
+            body.role,
+            m,
+            actor_id=caller.label,
+            actor_roles=caller.roles,
+            scopes=body.scopes,
+            expires_in_days=body.expires_in_days,
+        )
+        return {"key": created.key, **_key_json(created.view)}
+
+    @app.get("/auth/keys")
+    def get_keys(caller: Caller, m: Meta) -> list[dict]:
+        require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
+        return [_key_json(v) for v in machine_keys.list_keys(runtime)]
+
+    @app.delete("/auth/keys/{prefix}")
+    def delete_key(prefix: Annotated[str, Field(max_length=32)], caller: Caller, m: Meta) -> dict:
+        require(runtime, caller, Permission.REVOKE_API_KEY, m, f"key:{prefix}")
+        return _key_json(
+            machine_keys.revoke_key(
+                runtime, prefix, m, actor_id=caller.label, actor_roles=caller.roles
+            )
+        )
+
+    @app.get("/auth/audit")
+    def get_audit(
+        caller: Caller,
+        m: Meta,
+        actor: Annotated[str | None, Query(max_length=128)] = None,
+        action: Annotated[str | None, Query(max_length=128)] = None,
+        outcome: Annotated[str | None, Query(pattern="^(success|failure|denied|alert)$")] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit_: Annotated[int, Query(alias="limit", ge=1, le=1000)] = 100,
+        before_id: Annotated[int | None, Query(ge=1)] = None,
+    ) -> list[dict]:
+        require(runtime, caller, Permission.READ_AUDIT, m, "audit")
+        runtime.audit.flush()
+        with runtime.sessions() as session:
+            rows = audit_query(
+                session,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                since=since,
+                until=until,
+                limit=limit_,
+                before_id=before_id,
+            )
+            return [
+                {
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "resource": r.resource,
+                    "outcome": r.outcome,
+                    "client_ip": r.client_ip,
+                    "request_id": r.request_id,
+                    "details": r.details,
+                }
+                for r in rows
+            ]
+
+    return app
+
+
+def _user_only(caller: Principal) -> None:
+    if caller.kind != "user":
+        from auth.errors import PermissionDenied
+
+        raise PermissionDenied("this endpoint is for user accounts, not API keys")
+
+
+def _key_json(view: machine_keys.ApiKeyView) -> dict:
+    return {
+        "prefix": view.prefix,
+        "name": view.name,
+        "role": view.role,
+        "scopes": view.scopes,
+        "created_at": view.created_at.isoformat(),
+        "expires_at": view.expires_at.isoformat() if view.expires_at else None,
+        "last_used_at": view.last_used_at.isoformat() if view.last_used_at else None,
+        "revoked_at": view.revoked_at.isoformat() if view.revoked_at else None,
+    }

@@ -1,0 +1,130 @@
+"""Who is calling: authenticate a bearer token or an API key into a ``Principal``.
+
+Checks run on the server for every request, by permission (never by role name), and
+consult the database so that logout, key revocation and account disabling take effect
+at once rather than when a token expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from auth.api_keys import api_key_matches, parse_api_key
+from auth.errors import (
+    NotAuthenticated,
+    PermissionDenied,
+    TokenInvalid,
+    TwoFactorEnrollmentRequired,
+)
+from auth.models import ApiKey, RevokedAccessToken, User, UserRole
+from auth.permissions import Permission, has_permission, permissions_for, requires_2fa
+from auth.runtime import AuthRuntime, RequestMeta
+from auth.tokens import decode_access_token
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "user" or "api_key"
+    subject: str  # user id, or the API key's id
+    label: str  # what the audit log calls this caller: user id or "key:<prefix>"
+    roles: tuple[str, ...]
+    mfa_satisfied: bool  # False only for accounts that must still enroll 2FA
+    token_jti: str | None = None
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return permissions_for(self.roles)
+
+
+def require(
+    runtime: AuthRuntime,
+    principal: Principal,
+    permission: Permission,
+    meta: RequestMeta,
+    resource: str = "",
+) -> Principal:
+    """Allow or raise; every denial is audited. 2FA-mandatory roles must enroll first."""
+    if not principal.mfa_satisfied:
+        runtime.record(
+            principal.label,
+            f"authorize:{permission}",
+            resource,
+            "denied",
+            meta,
+            reason="2fa_enrollment_required",
+        )
+        raise TwoFactorEnrollmentRequired(
+            "this account must enroll two-factor authentication before anything else"
+        )
+    if not has_permission(principal.roles, permission):
+        runtime.record(principal.label, f"authorize:{permission}", resource, "denied", meta)
+        raise PermissionDenied(f"missing permission {permission}")
+    return principal
+
+
+def authenticate_bearer(runtime: AuthRuntime, token: str) -> Principal:
+    claims = decode_access_token(runtime.tokens, token, now=runtime.now())
+    with runtime.sessions() as session:
+        user = session.get(User, claims.subject)
+        revoked = session.get(RevokedAccessToken, claims.jti)
+        if user is None or not user.is_active or revoked is not None:
+            raise TokenInvalid("the access token is no longer valid")
+        roles = tuple(
+            session.scalars(sa.select(UserRole.role_name).where(UserRole.user_id == user.id))
+        )
+    mfa = bool(claims.extra.get("mfa", False))
+    return Principal(
+        kind="user",
+        subject=user.id,
+        label=user.id,
+        roles=roles,
+        mfa_satisfied=mfa or not requires_2fa(roles),
+        token_jti=claims.jti,
+    )
+
+
+def authenticate_api_key(runtime: AuthRuntime, key: str, meta: RequestMeta) -> Principal:
+    prefix, _ = parse_api_key(key)
+    now = runtime.now()
+    with runtime.sessions.begin() as session:
+        record = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+        valid = (
+            record is not None
+            and api_key_matches(key, record.key_hash)
+            and record.revoked_at is None
+            and (record.expires_at is None or record.expires_at > now)
+        )
+        if not valid:
+            runtime.record(f"key:{prefix}", "authenticate:api_key", "", "failure", meta)
+            raise TokenInvalid("invalid API key")
+        decision = runtime.limiters.api_key.hit(prefix)
+        if not decision.allowed:
+            from auth.errors import RateLimited
+
+            raise RateLimited(retry_after=int(decision.retry_after))
+        # Throttled: one write a minute per key keeps the hot path read-only.
+        if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
+            record.last_used_at = now
+        return Principal(
+            kind="api_key",
+            subject=record.id,
+            label=f"key:{record.prefix}",
+            roles=(record.role_name,),
+            mfa_satisfied=True,
+        )
+
+
+def authenticate_headers(
+    runtime: AuthRuntime, authorization: str | None, api_key: str | None, meta: RequestMeta
+) -> Principal:
+    """``Authorization: Bearer <jwt>`` or ``X-API-Key: <key>``; never a query parameter."""
+    if api_key:
+        return authenticate_api_key(runtime, api_key.strip(), meta)
+    if not authorization:
+        raise NotAuthenticated("send Authorization: Bearer <token> or X-API-Key: <key>")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+    return authenticate_bearer(runtime, credentials.strip())

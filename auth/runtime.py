@@ -1,0 +1,130 @@
+"""Everything the auth layer needs at run time, wired once from params and environment.
+
+One ``AuthRuntime`` per process: the database engine, the password hasher, token keys,
+the TOTP secret box, the rate limiters (in memory, per process), the lockout policy and
+the audit log writer. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from auth.audit import AuditEvent, AuditLog
+from auth.db import make_engine, migrate, session_factory
+from auth.keys import load_jwt_keys, load_secret_box
+from auth.lockout import LockoutPolicy
+from auth.passwords import PasswordService
+from auth.rate_limit import RateLimiters
+from auth.secret_box import SecretBox
+from auth.tokens import TokenSettings
+from senim.config import AuthParams
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Who is on the other end of a request, as far as we can tell."""
+
+    ip: str = "unknown"
+    user_agent: str = ""
+    device_fingerprint: str = ""
+    request_id: str | None = None
+
+
+CLI_REQUEST = RequestMeta(ip="local", user_agent="senim-cli", device_fingerprint="cli")
+
+
+@dataclass
+class AuthRuntime:
+    params: AuthParams
+    sessions: object  # sessionmaker[Session]
+    passwords: PasswordService
+    tokens: TokenSettings
+    secret_box: SecretBox
+    limiters: RateLimiters
+    lockout: LockoutPolicy
+    audit: AuditLog
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    engine: object = None
+
+    @classmethod
+    def build(
+        cls,
+        params: AuthParams,
+        database_url: str,
+        home: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        run_migrations: bool = True,
+    ) -> AuthRuntime:
+        env = os.environ if env is None else env
+        engine = make_engine(database_url)
+        if run_migrations:
+            migrate(engine)
+        sessions = session_factory(engine)
+        signing, verify = load_jwt_keys(env, home, params.jwt_algorithm)
+        return cls(
+            params=params,
+            sessions=sessions,
+            passwords=PasswordService(params),
+            tokens=TokenSettings.from_params(params, signing, verify),
+            secret_box=load_secret_box(env, home),
+            limiters=RateLimiters.from_params(params, clock=monotonic),
+            lockout=LockoutPolicy.from_params(params),
+            audit=AuditLog(sessions),
+            clock=clock or (lambda: datetime.now(UTC)),
+            engine=engine,
+        )
+
+    @classmethod
+    def from_environment(cls, params_path: Path | None = None) -> AuthRuntime:
+        """The runtime for the resolved stores (SENIM_HOME, SENIM_DATABASE_URL)."""
+        from senim.config import load_params
+        from senim.environment import resolve_stores
+
+        stores = resolve_stores()
+        stores.home.mkdir(parents=True, exist_ok=True)
+        params = load_params(params_path or stores.params_path).auth
+        return cls.build(params, stores.database_url, stores.home)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        resource: str,
+        outcome: str,
+        meta: RequestMeta,
+        *,
+        urgent: bool = False,
+        **details: object,
+    ) -> None:
+        """Audit one action; ``urgent`` (security alerts) writes before returning."""
+        event = AuditEvent(
+            actor=actor,
+            action=action,
+            resource=resource,
+            outcome=outcome,
+            client_ip=meta.ip,
+            user_agent=meta.user_agent[:512] or None,
+            request_id=meta.request_id,
+            details=dict(details),
+            at=self.now(),
+        )
+        if urgent:
+            self.audit.record_sync(event)
+        else:
+            self.audit.record(event)
+
+    def close(self) -> None:
+        self.audit.close()
+        if self.engine is not None:
+            self.engine.dispose()

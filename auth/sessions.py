@@ -1,0 +1,180 @@
+"""Access and refresh tokens for a signed-in user: issue, rotate, revoke.
+
+Refresh tokens are opaque random strings stored only as hashes, rotated on every use.
+Each login starts a token *family*; presenting an already-rotated token means it was
+copied, so the whole family is revoked and the event is raised as a security alert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from auth.errors import TokenExpired, TokenInvalid
+from auth.models import RefreshToken, RevokedAccessToken, User, UserRole
+from auth.permissions import requires_2fa
+from auth.runtime import AuthRuntime, RequestMeta
+from auth.tokens import decode_access_token, hash_opaque_token, issue_access_token, new_opaque_token
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds until the access token expires
+    mfa_enrolled: bool
+    token_type: str = "Bearer"
+
+
+def _roles(session: Session, user_id: str) -> list[str]:
+    return sorted(session.scalars(sa.select(UserRole.role_name).where(UserRole.user_id == user_id)))
+
+
+def issue_tokens(
+    runtime: AuthRuntime,
+    session: Session,
+    user: User,
+    meta: RequestMeta,
+    *,
+    mfa: bool,
+    family_id: str | None = None,
+    parent_id: str | None = None,
+) -> TokenPair:
+    """A new access token and refresh token (new family unless rotating one)."""
+    now = runtime.now()
+    roles = _roles(session, user.id)
+    issued = issue_access_token(
+        runtime.tokens, subject=user.id, roles=roles, now=now, extra={"mfa": mfa}
+    )
+    refresh = new_opaque_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            token_hash=hash_opaque_token(refresh),
+            family_id=family_id or str(uuid.uuid4()),
+            parent_id=parent_id,
+            issued_at=now,
+            expires_at=now + timedelta(days=runtime.params.refresh_token_days),
+            user_agent=meta.user_agent[:512] or None,
+            ip=meta.ip,
+        )
+    )
+    return TokenPair(
+        access_token=issued.token,
+        refresh_token=refresh,
+        expires_in=int((issued.expires_at - now).total_seconds()),
+        mfa_enrolled=mfa or not requires_2fa(roles),
+    )
+
+
+def refresh_tokens(runtime: AuthRuntime, refresh_token: str, meta: RequestMeta) -> TokenPair:
+    now = runtime.now()
+    token_hash = hash_opaque_token(refresh_token)
+    with runtime.sessions.begin() as session:
+        stored = session.scalar(
+            sa.select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+        if stored is None:
+            runtime.record("anonymous", "token:refresh", "", "failure", meta, reason="unknown")
+            raise TokenInvalid("invalid refresh token")
+        if stored.used_at is not None or stored.revoked_at is not None:
+            reused = stored.used_at is not None and stored.revoke_reason is None
+            revoked = _revoke_family(
+                session, stored.family_id, now, "reuse_detected" if reused else None
+            )
+            if reused:
+                runtime.record(
+                    stored.user_id,
+                    "token:refresh_reuse",
+                    f"family:{stored.family_id}",
+                    "alert",
+                    meta,
+                    urgent=True,
+                    revoked_tokens=revoked,
+                )
+            raise TokenInvalid("invalid refresh token")
+        if stored.expires_at <= now:
+            raise TokenExpired("the refresh token has expired; sign in again")
+        user = session.get(User, stored.user_id)
+        if user is None or not user.is_active:
+            raise TokenInvalid("invalid refresh token")
+        # One conditional UPDATE, not read-then-write: of two concurrent uses of the same
+        # token exactly one wins; the loser is treated as reuse below.
+        won = session.execute(
+            sa.update(RefreshToken)
+            .where(
+                RefreshToken.id == stored.id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        ).rowcount
+        if not won:
+            _revoke_family(session, stored.family_id, now, "reuse_detected")
+            raise TokenInvalid("invalid refresh token")
+        mfa = _family_mfa(session, stored)
+        pair = issue_tokens(
+            runtime, session, user, meta, mfa=mfa, family_id=stored.family_id, parent_id=stored.id
+        )
+    runtime.record(user.id, "token:refresh", f"family:{stored.family_id}", "success", meta)
+    return pair
+
+
+def _family_mfa(session: Session, token: RefreshToken) -> bool:
+    """Whether the login that started this family passed a second factor."""
+    from auth.models import TotpSecret
+
+    secret = session.get(TotpSecret, token.user_id)
+    return bool(secret and secret.confirmed_at and secret.confirmed_at <= token.issued_at)
+
+
+def _revoke_family(session: Session, family_id: str, now: datetime, reason: str | None) -> int:
+    result = session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoke_reason=reason or "revoked")
+    )
+    return result.rowcount or 0
+
+
+def revoke_user_sessions(session: Session, user_id: str, now: datetime, reason: str) -> int:
+    result = session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoke_reason=reason)
+    )
+    return result.rowcount or 0
+
+
+def logout(
+    runtime: AuthRuntime, access_token: str, refresh_token: str | None, meta: RequestMeta
+) -> None:
+    """Revoke the presented access token at once and the refresh family it belongs to."""
+    claims = decode_access_token(runtime.tokens, access_token, now=runtime.now())
+    now = runtime.now()
+    with runtime.sessions.begin() as session:
+        if session.get(RevokedAccessToken, claims.jti) is None:
+            session.add(
+                RevokedAccessToken(
+                    jti=claims.jti,
+                    user_id=claims.subject,
+                    expires_at=claims.expires_at,
+                    revoked_at=now,
+                )
+            )
+        if refresh_token:
+            stored = session.scalar(
+                sa.select(RefreshToken).where(
+                    RefreshToken.token_hash == hash_opaque_token(refresh_token),
+                    RefreshToken.user_id == claims.subject,
+                )
+            )
+            if stored is not None:
+                _revoke_family(session, stored.family_id, now, "logout")
+        else:
+            revoke_user_sessions(session, claims.subject, now, "logout")
+    runtime.record(claims.subject, "logout", "", "success", meta)
