@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from auth.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from auth.models import Credential, User, UserRole
 from auth.permissions import Permission, Role, has_permission, may_grant_role
-from auth.runtime import AuthRuntime, RequestMeta
+from auth.runtime import AuthRuntime, RequestMeta, user_id_of
 
 USERNAME_MAX = 150
 
@@ -105,7 +105,7 @@ def create_user(
         )
         for role in roles:
             session.add(
-                UserRole(user_id=user.id, role_name=role, granted_by=actor_id, granted_at=now)
+                UserRole(user_id=user.id, role_name=role, granted_by=user_id_of(actor_id), granted_at=now)
             )
     runtime.record(
         actor_id or "bootstrap",
@@ -194,7 +194,7 @@ def grant_role(
         if session.get(UserRole, (user_id, role)) is None:
             session.add(
                 UserRole(
-                    user_id=user_id, role_name=role, granted_by=actor_id, granted_at=runtime.now()
+                    user_id=user_id, role_name=role, granted_by=user_id_of(actor_id), granted_at=runtime.now()
                 )
             )
     runtime.record(actor_id, "user:grant", f"user:{user_id}", "success", meta, role=role)

@@ -15,7 +15,7 @@ from auth.api_keys import new_api_key
 from auth.errors import BadRequest, NotFound, PermissionDenied
 from auth.models import ApiKey
 from auth.permissions import Permission, Role, has_permission, may_grant_role
-from auth.runtime import AuthRuntime, RequestMeta
+from auth.runtime import AuthRuntime, RequestMeta, user_id_of
 
 MAX_KEY_DAYS = 730
 
@@ -84,7 +84,7 @@ def create_key(
         key_hash=fresh.key_hash,
         role_name=role,
         scopes=sorted(set(scopes or [])),
-        created_by=actor_id,
+        created_by=user_id_of(actor_id),
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )

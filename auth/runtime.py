@@ -38,6 +38,13 @@ class RequestMeta:
 CLI_REQUEST = RequestMeta(ip="local", user_agent="senim-cli", device_fingerprint="cli")
 
 
+def user_id_of(actor: str | None) -> str | None:
+    """The users.id behind an audit actor label; None for ``cli:``, ``key:`` and bootstrap."""
+    if actor is None or ":" in actor or actor == "bootstrap":
+        return None
+    return actor
+
+
 @dataclass
 class AuthRuntime:
     params: AuthParams

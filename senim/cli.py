@@ -32,6 +32,17 @@ stage_app = typer.Typer(
 app.add_typer(credit_app, name="credit")
 app.add_typer(stage_app, name="stage")
 
+
+def _register_auth_commands() -> None:
+    from senim.auth_cli import audit_app, keys_app, users_app
+
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(audit_app, name="audit")
+
+
+_register_auth_commands()
+
 # Piped output (CI logs, `| tee`) gets a wide console so the comparison table never truncates.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
@@ -319,6 +330,17 @@ def main(argv: list[str] | None = None) -> None:
         if report and _state["verbose"]:
             err.print(report, markup=False, highlight=False)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        from auth.errors import AuthError
+
+        if _state["verbose"]:
+            err.print_exception()
+        if isinstance(exc, AuthError):
+            message = exc.message
+        else:  # a bug or an unexpected store failure: one line, the traceback with --verbose
+            message = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
