@@ -131,12 +131,13 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write_docs(section: str) -> None:
+def write_docs_section(section: str, marker: str = MARKER) -> None:
+    """Replace the section between ``marker`` lines in docs/BENCHMARKS.md (or append it)."""
     path = REPO / "docs" / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if MARKER in text:
-        head, _, rest = text.partition(MARKER)
-        _, _, tail = rest.partition(MARKER)
+    if marker in text:
+        head, _, rest = text.partition(marker)
+        _, _, tail = rest.partition(marker)
         text = head + section.strip() + tail
     else:
         text = text.rstrip() + "\n\n" + section
@@ -160,7 +161,7 @@ def main() -> None:
     (out / "credit_quality.md").write_text(section)
     print(section)
     if args.write_docs:
-        write_docs(section)
+        write_docs_section(section)
 
 
 if __name__ == "__main__":

@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         if report and _state["verbose"]:
             err.print(report, markup=False, highlight=False)
         sys.exit(exc.exit_code)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a trace
         from auth.errors import AuthError
 
         if _state["verbose"]:
