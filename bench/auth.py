@@ -45,11 +45,11 @@ def main() -> None:
 
     from auth import accounts, machine_keys
     from auth.login import login
+    from auth.models import User
     from auth.permissions import Permission
     from auth.principals import authenticate_api_key, authenticate_bearer, require
     from auth.runtime import AuthRuntime, RequestMeta
     from auth.sessions import issue_tokens
-    from auth.models import User
     from bench.credit_quality import machine_info
     from senim.config import load_params
 
@@ -121,19 +121,19 @@ def main() -> None:
                 f"- Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine_info()}",
                 f"- Store: embedded SQLite (WAL); {args.requests} requests per batch, median of 5 "
                 "batches (best in brackets); audit events queued and written in batches by the "
-                f"background writer, all {2 * (5 * args.requests + 1)} of them flushed in {flush_s:.2f} s "
-                "after the run (none dropped)",
+                f"background writer, all {2 * (5 * args.requests + 1)} of them flushed in "
+                f"{flush_s:.2f} s after the run (none dropped)",
                 f"- argon2id: t={params.argon2_time_cost}, m={params.argon2_memory_kib} KiB, "
                 f"p={params.argon2_parallelism}",
                 "",
                 "| what | ms per call | target |",
                 "| --- | ---: | --- |",
-                f"| bearer JWT verify + user/revocation lookup + permission + audit | {bearer_ms:.3f} "
-                f"({bearer_best:.3f}) | < 1 ms: {verdict(bearer_ms)} |",
+                "| bearer JWT verify + user/revocation lookup + permission + audit | "
+                f"{bearer_ms:.3f} ({bearer_best:.3f}) | < 1 ms: {verdict(bearer_ms)} |",
                 f"| API key lookup + hash compare + rate limit + permission + audit | {key_ms:.3f} "
                 f"({key_best:.3f}) | < 1 ms: {verdict(key_ms)} |",
-                f"| password login (argon2id verify, risk, tokens, audit) | {login_ms:.1f} ({login_best:.1f}) | "
-                "deliberately slow |",
+                "| password login (argon2id verify, risk, tokens, audit) | "
+                f"{login_ms:.1f} ({login_best:.1f}) | deliberately slow |",
                 f"| argon2id hash alone | {hash_ms:.1f} | |",
                 "",
                 MARKER,
