@@ -91,22 +91,24 @@ def create_user(
             raise PermissionDenied(f"you may not grant role(s) {', '.join(denied)}")
     runtime.passwords.check_policy(password, identity=name)
     now = runtime.now()
-    with runtime.sessions.begin() as session:
-        normalized = normalize_identity(name)
-        if session.scalar(sa.select(User.id).where(User.username_normalized == normalized)):
-            raise Conflict("that username is taken")
-        user = User(username=name, username_normalized=normalized, email=email, created_at=now)
-        session.add(user)
-        session.flush()
-        session.add(
-            Credential(
-                user_id=user.id, password_hash=runtime.passwords.hash(password), updated_at=now
-            )
-        )
-        for role in roles:
-            session.add(
-                UserRole(user_id=user.id, role_name=role, granted_by=user_id_of(actor_id), granted_at=now)
-            )
+    password_hash = runtime.passwords.hash(password)
+    taken = Conflict("that username is taken")
+    try:
+        with runtime.sessions.begin() as session:
+            normalized = normalize_identity(name)
+            if session.scalar(sa.select(User.id).where(User.username_normalized == normalized)):
+                raise taken
+            user = User(username=name, username_normalized=normalized, email=email, created_at=now)
+            session.add(user)
+            session.flush()
+            session.add(Credential(user_id=user.id, password_hash=password_hash, updated_at=now))
+            granted_by = user_id_of(actor_id)
+            for role in roles:
+                session.add(
+                    UserRole(user_id=user.id, role_name=role, granted_by=granted_by, granted_at=now)
+                )
+    except sa.exc.IntegrityError:  # the same name, created by a concurrent request
+        raise taken from None
     runtime.record(
         actor_id or "bootstrap",
         "user:create",
@@ -194,7 +196,10 @@ def grant_role(
         if session.get(UserRole, (user_id, role)) is None:
             session.add(
                 UserRole(
-                    user_id=user_id, role_name=role, granted_by=user_id_of(actor_id), granted_at=runtime.now()
+                    user_id=user_id,
+                    role_name=role,
+                    granted_by=user_id_of(actor_id),
+                    granted_at=runtime.now(),
                 )
             )
     runtime.record(actor_id, "user:grant", f"user:{user_id}", "success", meta, role=role)

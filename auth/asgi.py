@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from auth.errors import AuthError
 from auth.request_context import client_ip, device_fingerprint
@@ -25,6 +28,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FORBIDDEN_CONTENT_TYPES = ("application/vnd.bentoml+pickle",)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -34,15 +38,28 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+def _printable(text: str) -> str:
+    """Client-sent header text without control characters (PostgreSQL refuses NUL)."""
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a plain token (it is echoed in a header
+    and written to the audit log), else a fresh one."""
+    offered = _header(scope, b"x-request-id").strip()
+    if _REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex
+
+
 def request_meta(scope: Scope, trusted_proxies: Iterable = ()) -> RequestMeta:
-    user_agent = _header(scope, b"user-agent")[:512]
+    user_agent = _printable(_header(scope, b"user-agent"))[:512]
     return RequestMeta(
-        ip=client_ip(scope, tuple(trusted_proxies)),
+        ip=client_ip(scope, tuple(trusted_proxies))[:45],
         user_agent=user_agent,
         device_fingerprint=device_fingerprint(user_agent, _header(scope, b"accept-language")),
-        request_id=scope.get("state", {}).get("request_id")
-        or _header(scope, b"x-request-id")[:64]
-        or None,
+        # Kept in the scope so every layer of one request logs the same id.
+        request_id=scope.setdefault("state", {}).setdefault("request_id", _request_id(scope)),
     )
 
 
@@ -66,6 +83,13 @@ async def send_json(
 
 
 class GuardMiddleware:
+    """Refuse oversized bodies and pickle before the app sees them.
+
+    The body is read here, up to ``max_body_bytes``, and handed on whole: a body that
+    grows past the limit (chunked, or longer than its Content-Length said) is answered
+    413 without the app ever starting on it.
+    """
+
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -74,9 +98,9 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id")[:64] or uuid.uuid4().hex
+        request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        rid = (b"x-request-id", request_id.encode("latin-1", "replace"))
+        rid = (b"x-request-id", request_id.encode("ascii"))
         content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
         if content_type in FORBIDDEN_CONTENT_TYPES:
             await send_json(
@@ -86,34 +110,29 @@ class GuardMiddleware:
                 [rid],
             )
             return
-        declared = _header(scope, b"content-length")
+        too_large = {
+            "error": "payload_too_large",
+            "message": f"the request body is over {self.max_body_bytes} bytes",
+        }
+        declared = _header(scope, b"content-length").strip()
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await send_json(
-                send,
-                413,
-                {"error": "payload_too_large", "message": f"body over {self.max_body_bytes} bytes"},
-                [rid],
-            )
+            await send_json(send, 413, too_large, [rid])
             return
-        received = 0
-        too_large = False
+        first = await self._read_body(receive)
+        if first is None:
+            await send_json(send, 413, too_large, [rid])
+            return
+        replayed = False
 
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    too_large = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        started = False
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
 
         async def tagged_send(message: dict[str, Any]) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 headers.append(rid)
                 if not any(h[0].lower() == b"cache-control" for h in headers):
@@ -121,14 +140,26 @@ class GuardMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, limited_receive, tagged_send)
-        if too_large and not started:
-            await send_json(
-                send,
-                413,
-                {"error": "payload_too_large", "message": f"body over {self.max_body_bytes} bytes"},
-                [rid],
-            )
+        await self.app(scope, replay, tagged_send)
+
+    async def _read_body(self, receive: Receive) -> dict[str, Any] | None:
+        """The whole body as one ``http.request`` message; None once it passes the limit.
+
+        A disconnect before the end is passed on as it came, for the app to see.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
 
 class AuthMiddleware:
@@ -154,7 +185,9 @@ class AuthMiddleware:
 
         meta = request_meta(scope, self.trusted_proxies)
         try:
-            principal = authenticate_headers(
+            # Database reads and hashing: off the event loop, like a sync FastAPI route.
+            principal = await run_in_threadpool(
+                authenticate_headers,
                 self.runtime,
                 _header(scope, b"authorization") or None,
                 _header(scope, b"x-api-key") or None,

@@ -4,75 +4,55 @@ Every error is JSON ``{"error": <stable code>, "message": ...}`` with a 4xx stat
 unexpected failures are a bare 500 ``internal_error`` without a trace.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI must see the dependency objects
+# in the signatures (closures over ``runtime``), not strings it cannot resolve.
 
 import base64
 import logging
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auth import accounts, machine_keys, sessions
 from auth import login as login_flow
 from auth.asgi import GuardMiddleware, request_meta
 from auth.audit import query as audit_query
-from auth.errors import AuthError, RateLimited
+from auth.errors import AuthError, PermissionDenied
+from auth.fastapi_deps import auth_error_handler, current_principal
+from auth.http_models import (
+    DB_INT_MAX,
+    CodeBody,
+    EnrolledResponse,
+    ErrorResponse,
+    Filter,
+    KeyBody,
+    LoginBody,
+    LogoutBody,
+    RefreshBody,
+    RegisterBody,
+    TokenResponse,
+    UtcDatetime,
+)
 from auth.permissions import Permission
-from auth.principals import Principal, authenticate_headers, require
+from auth.principals import Principal, require
 from auth.request_context import trusted_proxies_from_env
 from auth.runtime import AuthRuntime, RequestMeta
 
 log = logging.getLogger(__name__)
 
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginBody(_Body):
-    username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1, max_length=1024)
-    totp_code: str | None = Field(None, max_length=16)
-    recovery_code: str | None = Field(None, max_length=64)
-
-
-class RegisterBody(_Body):
-    username: str = Field(min_length=3, max_length=150)
-    password: str = Field(min_length=1, max_length=1024)
-    roles: list[str] = Field(min_length=1, max_length=5)
-    email: str | None = Field(None, max_length=254)
-
-
-class CodeBody(_Body):
-    code: str = Field(min_length=1, max_length=16)
-
-
-class RefreshBody(_Body):
-    refresh_token: str = Field(min_length=1, max_length=512)
-
-
-class LogoutBody(_Body):
-    refresh_token: str | None = Field(None, max_length=512)
-
-
-class KeyBody(_Body):
-    name: str = Field(min_length=1, max_length=128)
-    role: str = Field(min_length=1, max_length=32)
-    scopes: list[str] = Field(default_factory=list, max_length=32)
-    expires_in_days: int | None = Field(365, ge=1, le=730)
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str
-    expires_in: int
-    mfa_enrolled: bool
+_ERRORS = {
+    status: {"model": ErrorResponse}
+    for status in (400, 401, 403, 404, 409, 413, 415, 422, 423, 429)
+}
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+}
 
 
 def _tokens(pair: sessions.TokenPair) -> TokenResponse:
@@ -93,6 +73,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
         docs_url="/auth/docs",
         openapi_url="/auth/openapi.json",
         redoc_url=None,
+        responses=_ERRORS,
     )
     trusted = trusted_proxies_from_env()
     app.add_middleware(GuardMiddleware, max_body_bytes=runtime.params.max_body_bytes)
@@ -100,29 +81,9 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     def meta(request: Request) -> RequestMeta:
         return request_meta(request.scope, trusted)
 
-    def principal(
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> Principal:
-        return authenticate_headers(runtime, authorization, x_api_key, meta(request))
-
-    def limit(limiter, key: str) -> None:
-        decision = limiter.hit(key)
-        if not decision.allowed:
-            raise RateLimited(retry_after=max(1, int(decision.retry_after)))
-
     Meta = Annotated[RequestMeta, Depends(meta)]
-    Caller = Annotated[Principal, Depends(principal)]
-
-    @app.exception_handler(AuthError)
-    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
-        headers = {}
-        if getattr(exc, "retry_after", None):
-            headers["Retry-After"] = str(exc.retry_after)
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    Caller = Annotated[Principal, Depends(current_principal(runtime, trusted))]
+    app.add_exception_handler(AuthError, auth_error_handler)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,7 +97,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
         return JSONResponse(
             {
                 "error": "invalid_request",
-                "message": "the request body is invalid",
+                "message": "the request is invalid; see fields",
                 "fields": fields,
             },
             status_code=422,
@@ -144,9 +105,11 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code
+            {"error": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
@@ -171,6 +134,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/register", status_code=201)
     def post_register(body: RegisterBody, caller: Caller, m: Meta) -> dict:
+        _user_only(runtime, caller, m, "user:create")
         require(runtime, caller, Permission.MANAGE_USERS, m, "user")
         user = accounts.create_user(
             runtime,
@@ -186,18 +150,18 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/totp/enroll")
     def post_enroll(caller: Caller, m: Meta) -> dict:
-        _user_only(caller)
-        limit(runtime.limiters.token_ip, f"totp:{m.ip}")
+        _user_only(runtime, caller, m, "totp:enroll")
+        runtime.limiters.token_ip.enforce(f"totp:{m.ip}")
         enrollment = login_flow.enroll_totp(runtime, caller.subject, m)
         return {
             "otpauth_uri": enrollment.otpauth_uri,
             "qr_png_base64": base64.b64encode(enrollment.qr_png).decode(),
         }
 
-    @app.post("/auth/totp/confirm")
+    @app.post("/auth/totp/confirm", response_model=EnrolledResponse)
     def post_confirm(body: CodeBody, caller: Caller, m: Meta) -> dict:
-        _user_only(caller)
-        limit(runtime.limiters.login_identity, f"totp:{caller.subject}")
+        _user_only(runtime, caller, m, "totp:confirm")
+        runtime.limiters.login_identity.enforce(f"totp:{caller.subject}")
         confirmed = login_flow.confirm_totp(runtime, caller.subject, body.code, m)
         return {
             "recovery_codes": confirmed.recovery_codes,
@@ -206,14 +170,18 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/token/refresh", response_model=TokenResponse)
     def post_refresh(body: RefreshBody, m: Meta) -> TokenResponse:
-        limit(runtime.limiters.token_ip, f"refresh:{m.ip}")
+        runtime.limiters.token_ip.enforce(f"refresh:{m.ip}")
         return _tokens(sessions.refresh_tokens(runtime, body.refresh_token, m))
 
     @app.post("/auth/logout", status_code=204)
-    def post_logout(body: LogoutBody, request: Request, caller: Caller, m: Meta) -> None:
-        _user_only(caller)
+    def post_logout(
+        request: Request, caller: Caller, m: Meta, body: Annotated[LogoutBody | None, Body()] = None
+    ) -> None:
+        """Ends this access token at once, and the refresh token's session (every session
+        of the account when no refresh token is sent)."""
+        _user_only(runtime, caller, m, "logout")
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
-        sessions.logout(runtime, token, body.refresh_token, m)
+        sessions.logout(runtime, token, body.refresh_token if body else None, m)
 
     @app.get("/auth/me")
     def get_me(caller: Caller) -> dict:
@@ -227,6 +195,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/keys", status_code=201)
     def post_key(body: KeyBody, caller: Caller, m: Meta) -> dict:
+        _user_only(runtime, caller, m, "api_key:create")
         require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
         created = machine_keys.create_key(
             runtime,
@@ -246,7 +215,10 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
         return [_key_json(v) for v in machine_keys.list_keys(runtime)]
 
     @app.delete("/auth/keys/{prefix}")
-    def delete_key(prefix: Annotated[str, Field(max_length=32)], caller: Caller, m: Meta) -> dict:
+    def delete_key(
+        prefix: Annotated[str, Path(pattern="^[a-z0-9]{1,32}$")], caller: Caller, m: Meta
+    ) -> dict:
+        _user_only(runtime, caller, m, "api_key:revoke")
         require(runtime, caller, Permission.REVOKE_API_KEY, m, f"key:{prefix}")
         return _key_json(
             machine_keys.revoke_key(
@@ -258,13 +230,17 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     def get_audit(
         caller: Caller,
         m: Meta,
-        actor: Annotated[str | None, Query(max_length=128)] = None,
-        action: Annotated[str | None, Query(max_length=128)] = None,
+        actor: Annotated[Filter | None, Query()] = None,
+        action: Annotated[Filter | None, Query()] = None,
         outcome: Annotated[str | None, Query(pattern="^(success|failure|denied|alert)$")] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Annotated[
+            UtcDatetime | None, Query(description="inclusive, with a UTC offset")
+        ] = None,
+        until: Annotated[
+            UtcDatetime | None, Query(description="exclusive, with a UTC offset")
+        ] = None,
         limit_: Annotated[int, Query(alias="limit", ge=1, le=1000)] = 100,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     ) -> list[dict]:
         require(runtime, caller, Permission.READ_AUDIT, m, "audit")
         runtime.audit.flush()
@@ -297,10 +273,10 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     return app
 
 
-def _user_only(caller: Principal) -> None:
+def _user_only(runtime: AuthRuntime, caller: Principal, meta: RequestMeta, action: str) -> None:
+    """Account, key and 2FA management need a person, never a machine key."""
     if caller.kind != "user":
-        from auth.errors import PermissionDenied
-
+        runtime.record(caller.label, action, "", "denied", meta, reason="api_key_not_allowed")
         raise PermissionDenied("this endpoint is for user accounts, not API keys")
 
 

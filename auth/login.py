@@ -8,7 +8,7 @@ identity string, so no response or timing tells whether an account exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from auth.accounts import normalize_identity
 from auth.errors import (
     AccountLocked,
+    AuthError,
     BadRequest,
     InvalidCredentials,
-    RateLimited,
     RiskDenied,
     TotpInvalid,
     TotpRequired,
@@ -34,7 +34,7 @@ from auth.risk import (
     network_of,
 )
 from auth.runtime import AuthRuntime, RequestMeta
-from auth.sessions import TokenPair, issue_tokens
+from auth.sessions import TokenPair, issue_tokens, revoke_user_sessions
 from auth.totp import (
     hash_recovery_code,
     new_recovery_codes,
@@ -56,12 +56,6 @@ class Enrollment:
 class ConfirmedEnrollment:
     recovery_codes: list[str]
     tokens: TokenPair | None
-
-
-def _limit(runtime: AuthRuntime, limiter, key: str) -> None:
-    decision = limiter.hit(key)
-    if not decision.allowed:
-        raise RateLimited(retry_after=max(1, int(decision.retry_after)))
 
 
 def _consecutive_failures(session: Session, identity: str) -> tuple[int, object]:
@@ -103,7 +97,7 @@ def _history(session: Session, user_id: str, identity: str, now) -> LoginHistory
         known_devices=frozenset(devices),
         known_networks=frozenset(network_of(a.ip or "") for a in successes),
         recent_failures=int(failures or 0),
-        usual_hours=frozenset(a.at.hour for a in successes),
+        usual_hours=frozenset(a.at.astimezone(UTC).hour for a in successes),
         last_success_ip=successes[0].ip if successes else None,
         last_success_at=successes[0].at if successes else None,
     )
@@ -134,6 +128,16 @@ def _attempt(
     )
 
 
+@dataclass
+class _Outcome:
+    """What one login transaction decided; audited and raised only after it committed."""
+
+    actor: str
+    failure: AuthError | None = None
+    risk: RiskAssessment | None = None
+    pair: TokenPair | None = None
+
+
 def login(
     runtime: AuthRuntime,
     identity: str,
@@ -143,140 +147,173 @@ def login(
     totp_code: str | None = None,
     recovery_code: str | None = None,
 ) -> TokenPair:
+    """Tokens for a correct password (and second factor where needed), else an AuthError.
+
+    Every failure that counts toward lockout is committed before it is raised.
+    """
     normalized = normalize_identity(identity)
-    _limit(runtime, runtime.limiters.login_ip, f"ip:{meta.ip}")
-    _limit(runtime, runtime.limiters.login_identity, f"id:{normalized}")
+    runtime.limiters.login_ip.enforce(f"ip:{meta.ip}")
+    runtime.limiters.login_identity.enforce(f"id:{normalized}")
     now = runtime.now()
     with runtime.sessions.begin() as session:
-        failures, last_failure = _consecutive_failures(session, normalized)
-        locked, seconds_left = runtime.lockout.is_locked(failures, last_failure, now)
-        if locked:
-            runtime.record(
-                "anonymous",
-                "login",
-                f"identity:{normalized}",
-                "denied",
-                meta,
-                reason="locked",
-                seconds_left=seconds_left,
-            )
-            raise AccountLocked(
-                "too many failed sign-ins; try again later", retry_after=seconds_left
-            )
-        user = session.scalar(sa.select(User).where(User.username_normalized == normalized))
-        credential = session.get(Credential, user.id) if user is not None else None
-        if user is None or credential is None or not user.is_active:
-            runtime.passwords.verify_unknown_user(password)
-            ok = False
-        else:
-            ok = runtime.passwords.verify(credential.password_hash, password)
-        if not ok:
-            _attempt(session, normalized, user.id if user else None, meta, False, None, now)
-            runtime.record(
-                user.id if user else "anonymous",
-                "login",
-                f"identity:{normalized}",
-                "failure",
-                meta,
-                reason="invalid_credentials",
-            )
-            raise InvalidCredentials()
-        risk = assess_login_risk(
-            LoginAttemptContext(
-                identity=normalized,
-                ip=meta.ip,
-                user_agent=meta.user_agent,
-                device_fingerprint=meta.device_fingerprint,
-                at=now,
-            ),
-            _history(session, user.id, normalized, now),
-            runtime.params.risk,
+        _refuse_if_locked(runtime, session, normalized, meta, now)
+        outcome = _decide(
+            runtime, session, normalized, password, meta, now, totp_code, recovery_code
         )
-        secret = session.get(TotpSecret, user.id)
-        has_totp = secret is not None and secret.confirmed_at is not None
-        requirement = login_requirements(risk.level, has_totp=has_totp, trusted_device=False)
-        failure: Exception | None = None
-        mfa = False
-        if not requirement.allow:
-            failure = RiskDenied("sign-in denied; contact an administrator")
-        elif requirement.require_totp or has_totp:
-            try:
-                mfa = _second_factor(runtime, session, user, secret, totp_code, recovery_code, now)
-            except TotpInvalid as exc:
-                failure = exc
-        if failure is not None:
-            # Recorded and committed before raising: failed second factors count toward
-            # lockout exactly like wrong passwords.
+    resource = f"identity:{normalized}"
+    risk = outcome.risk
+    risk_details = (
+        {"risk_level": str(risk.level), "risk_score": risk.score, "reasons": risk.reasons}
+        if risk
+        else {}
+    )
+    if isinstance(outcome.failure, RiskDenied):
+        runtime.record(outcome.actor, "login", resource, "alert", meta, urgent=True, **risk_details)
+    elif outcome.failure is not None:
+        runtime.record(
+            outcome.actor, "login", resource, "failure", meta, reason=outcome.failure.code
+        )
+    else:
+        runtime.record(outcome.actor, "login", resource, "success", meta, **risk_details)
+    if outcome.failure is not None:
+        raise outcome.failure
+    return outcome.pair
+
+
+def _refuse_if_locked(
+    runtime: AuthRuntime, session: Session, normalized: str, meta: RequestMeta, now
+) -> None:
+    failures, last_failure = _consecutive_failures(session, normalized)
+    locked, seconds_left = runtime.lockout.is_locked(failures, last_failure, now)
+    if locked:
+        runtime.record(
+            "anonymous",
+            "login",
+            f"identity:{normalized}",
+            "denied",
+            meta,
+            reason="locked",
+            seconds_left=seconds_left,
+        )
+        raise AccountLocked("too many failed sign-ins; try again later", retry_after=seconds_left)
+
+
+def _decide(
+    runtime: AuthRuntime,
+    session: Session,
+    normalized: str,
+    password: str,
+    meta: RequestMeta,
+    now,
+    totp_code: str | None,
+    recovery_code: str | None,
+) -> _Outcome:
+    """Check password, risk and second factor; record the attempt in ``session``.
+
+    Raises only where nothing must persist (TotpRequired: the caller retries with a code).
+    """
+    user = session.scalar(sa.select(User).where(User.username_normalized == normalized))
+    credential = session.get(Credential, user.id) if user is not None else None
+    if user is None or credential is None or not user.is_active:
+        runtime.passwords.verify_unknown_user(password)
+        ok = False
+    else:
+        ok = runtime.passwords.verify(credential.password_hash, password)
+    if not ok:
+        user_id = user.id if user is not None else None
+        _attempt(session, normalized, user_id, meta, False, None, now)
+        return _Outcome(actor=user_id or "anonymous", failure=InvalidCredentials())
+    risk = assess_login_risk(
+        LoginAttemptContext(
+            identity=normalized,
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+            device_fingerprint=meta.device_fingerprint,
+            at=now,
+        ),
+        _history(session, user.id, normalized, now),
+        runtime.params.risk,
+    )
+    secret = session.get(TotpSecret, user.id)
+    has_totp = secret is not None and secret.confirmed_at is not None
+    requirement = login_requirements(risk.level, has_totp=has_totp, trusted_device=False)
+    if not requirement.allow:
+        _attempt(session, normalized, user.id, meta, False, risk, now)
+        return _Outcome(actor=user.id, risk=risk, failure=RiskDenied())
+    mfa = False
+    if requirement.require_totp or has_totp:
+        try:
+            mfa = _second_factor(runtime, session, user, secret, totp_code, recovery_code, now)
+        except TotpInvalid as exc:
+            # Counted toward lockout exactly like a wrong password.
             _attempt(session, normalized, user.id, meta, False, risk, now)
-        else:
-            if requirement.alert:
-                runtime.record(
-                    user.id,
-                    "login:risk",
-                    f"identity:{normalized}",
-                    "alert",
-                    meta,
-                    risk_level=str(risk.level),
-                    reasons=risk.reasons,
-                )
-            _attempt(session, normalized, user.id, meta, True, risk, now)
-            _remember_device(session, user.id, meta.device_fingerprint, now)
-            user.last_login_at, user.last_login_ip = now, meta.ip
-            if runtime.passwords.needs_rehash(credential.password_hash):
-                credential.password_hash = runtime.passwords.hash(password)
-            pair = issue_tokens(runtime, session, user, meta, mfa=mfa)
-    if isinstance(failure, RiskDenied):
+            return _Outcome(actor=user.id, risk=risk, failure=exc)
+    if requirement.alert:
         runtime.record(
             user.id,
-            "login",
+            "login:risk",
             f"identity:{normalized}",
             "alert",
             meta,
-            urgent=True,
             risk_level=str(risk.level),
             reasons=risk.reasons,
         )
-        raise failure
-    if failure is not None:
-        runtime.record(
-            user.id,
-            "login",
-            f"identity:{normalized}",
-            "failure",
-            meta,
-            reason=getattr(failure, "code", "second_factor"),
-        )
-        raise failure
-    runtime.record(
-        user.id,
-        "login",
-        f"identity:{normalized}",
-        "success",
-        meta,
-        risk_level=str(risk.level),
-        risk_score=risk.score,
-        reasons=risk.reasons,
-    )
-    return pair
+    _attempt(session, normalized, user.id, meta, True, risk, now)
+    _remember_device(session, user.id, meta.device_fingerprint, now)
+    user.last_login_at, user.last_login_ip = now, meta.ip
+    if runtime.passwords.needs_rehash(credential.password_hash):
+        credential.password_hash = runtime.passwords.hash(password)
+    pair = issue_tokens(runtime, session, user, meta, mfa=mfa)
+    return _Outcome(actor=user.id, risk=risk, pair=pair)
 
 
 def _second_factor(runtime, session, user, secret, totp_code, recovery_code, now) -> bool:
+    """True once a recovery code or TOTP code is consumed; each works once, even when two
+    requests race (conditional UPDATEs: only one of them changes the row)."""
     if recovery_code:
-        for stored in session.scalars(
-            sa.select(RecoveryCode).where(
-                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+        unused = list(
+            session.scalars(
+                sa.select(RecoveryCode).where(
+                    RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+                )
             )
-        ):
+        )
+        for stored in unused:
             if recovery_code_matches(recovery_code, stored.code_hash):
-                stored.used_at = now
-                return True
+                if _consume(
+                    session,
+                    sa.update(RecoveryCode)
+                    .where(RecoveryCode.id == stored.id, RecoveryCode.used_at.is_(None))
+                    .values(used_at=now),
+                ):
+                    return True
+                break
         raise TotpInvalid("invalid recovery code")
     if not totp_code:
         raise TotpRequired("enter the code from your authenticator app (field totp_code)")
     plain = runtime.secret_box.decrypt(secret.secret_encrypted, context=user.id)
     step = verify_totp(plain, totp_code, last_used_step=secret.last_used_step, now=now.timestamp())
-    secret.last_used_step = step
+    if not _consume(session, _advance_step(user.id, step)):
+        raise TotpInvalid()
     return True
+
+
+def _advance_step(user_id: str, step: int) -> sa.Update:
+    """Record ``step`` as used unless it (or a later one) already was."""
+    return (
+        sa.update(TotpSecret)
+        .where(
+            TotpSecret.user_id == user_id,
+            sa.or_(TotpSecret.last_used_step.is_(None), TotpSecret.last_used_step < step),
+        )
+        .values(last_used_step=step)
+    )
+
+
+def _consume(session: Session, statement: sa.Update) -> bool:
+    """Run a conditional UPDATE; True when it changed a row (this request won)."""
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return result.rowcount == 1
 
 
 def _remember_device(session: Session, user_id: str, fingerprint: str, now) -> None:
@@ -294,20 +331,29 @@ def _remember_device(session: Session, user_id: str, fingerprint: str, now) -> N
 
 
 def enroll_totp(runtime: AuthRuntime, user_id: str, meta: RequestMeta) -> Enrollment:
-    """Start (or restart) enrollment; it counts only once a valid code confirms it."""
+    """Start (or restart) enrollment; it counts only once a valid code confirms it.
+
+    A confirmed secret is never replaced here, even by a request racing the confirmation.
+    """
+    already = BadRequest("two-factor authentication is already enrolled")
     with runtime.sessions.begin() as session:
         user = session.get(User, user_id)
         secret = session.get(TotpSecret, user_id)
         if secret is not None and secret.confirmed_at is not None:
-            raise BadRequest("two-factor authentication is already enrolled")
+            raise already
         plain = new_totp_secret()
         encrypted = runtime.secret_box.encrypt(plain, context=user_id)
         if secret is None:
             session.add(
                 TotpSecret(user_id=user_id, secret_encrypted=encrypted, created_at=runtime.now())
             )
-        else:
-            secret.secret_encrypted, secret.last_used_step = encrypted, None
+        elif not _consume(
+            session,
+            sa.update(TotpSecret)
+            .where(TotpSecret.user_id == user_id, TotpSecret.confirmed_at.is_(None))
+            .values(secret_encrypted=encrypted, last_used_step=None),
+        ):
+            raise already
         uri = provisioning_uri(plain, user.username)
     runtime.record(user_id, "totp:enroll", f"user:{user_id}", "success", meta)
     return Enrollment(otpauth_uri=uri, qr_png=qr_png(uri))
@@ -316,6 +362,9 @@ def enroll_totp(runtime: AuthRuntime, user_id: str, meta: RequestMeta) -> Enroll
 def confirm_totp(
     runtime: AuthRuntime, user_id: str, code: str, meta: RequestMeta, *, issue: bool = True
 ) -> ConfirmedEnrollment:
+    """Finish enrollment with a valid code: 10 fresh recovery codes and, when ``issue``,
+    tokens that count as two-factor. Sessions started before enrollment are revoked, so a
+    password-only session can never turn into a two-factor one by refreshing."""
     now = runtime.now()
     with runtime.sessions.begin() as session:
         secret = session.get(TotpSecret, user_id)
@@ -323,13 +372,21 @@ def confirm_totp(
             raise BadRequest("no pending two-factor enrollment: call /auth/totp/enroll first")
         plain = runtime.secret_box.decrypt(secret.secret_encrypted, context=user_id)
         try:
-            secret.last_used_step = verify_totp(
+            step = verify_totp(
                 plain, code, last_used_step=secret.last_used_step, now=now.timestamp()
             )
         except TotpInvalid:
             runtime.record(user_id, "totp:confirm", f"user:{user_id}", "failure", meta)
             raise
-        secret.confirmed_at = now
+        confirmed = _consume(
+            session,
+            _advance_step(user_id, step)
+            .where(TotpSecret.confirmed_at.is_(None))
+            .values(confirmed_at=now),
+        )
+        if not confirmed:
+            raise BadRequest("no pending two-factor enrollment: call /auth/totp/enroll first")
+        revoke_user_sessions(session, user_id, now, "2fa_enrolled")
         session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         codes = new_recovery_codes(10)
         session.add_all(

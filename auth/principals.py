@@ -99,11 +99,7 @@ def authenticate_api_key(runtime: AuthRuntime, key: str, meta: RequestMeta) -> P
         if not valid:
             runtime.record(f"key:{prefix}", "authenticate:api_key", "", "failure", meta)
             raise TokenInvalid("invalid API key")
-        decision = runtime.limiters.api_key.hit(prefix)
-        if not decision.allowed:
-            from auth.errors import RateLimited
-
-            raise RateLimited(retry_after=int(decision.retry_after))
+        runtime.limiters.api_key.enforce(prefix)
         # Throttled: one write a minute per key keeps the hot path read-only.
         if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
             record.last_used_at = now

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from auth.errors import RateLimited
 from senim.config import AuthParams, RateLimitParams
 
 Clock = Callable[[], float]
@@ -88,6 +89,12 @@ class TokenBucketLimiter:
             return RateDecision(
                 allowed=False, retry_after=float(retry_after), remaining=bucket.tokens
             )
+
+    def enforce(self, key: str) -> None:
+        """Count one hit for ``key``; raise RateLimited (Retry-After in seconds) when denied."""
+        decision = self.hit(key)
+        if not decision.allowed:
+            raise RateLimited(retry_after=int(decision.retry_after))
 
     def reset(self, key: str) -> None:
         """Forget a key (e.g. after a successful login); its next hit gets a full burst."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from auth.errors import TokenExpired, TokenInvalid
+from auth.errors import AuthError, TokenExpired, TokenInvalid
 from auth.models import RefreshToken, RevokedAccessToken, User, UserRole
 from auth.permissions import requires_2fa
 from auth.runtime import AuthRuntime, RequestMeta
@@ -71,65 +72,111 @@ def issue_tokens(
     )
 
 
+@dataclass
+class _Rotation:
+    """What one refresh transaction decided; audited and raised only after it committed."""
+
+    actor: str
+    family: str = ""
+    failure: AuthError | None = None
+    reused: bool = False  # a spent token came back: a theft alert
+    revoked: int = 0
+    pair: TokenPair | None = None
+
+
 def refresh_tokens(runtime: AuthRuntime, refresh_token: str, meta: RequestMeta) -> TokenPair:
+    """Rotate: the presented token is spent and a new pair issued in the same family.
+
+    A spent token presented again revokes its whole family (committed before the error is
+    raised) and is written to the audit log as an alert.
+    """
     now = runtime.now()
-    token_hash = hash_opaque_token(refresh_token)
     with runtime.sessions.begin() as session:
-        stored = session.scalar(
-            sa.select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        rotation = _rotate(runtime, session, hash_opaque_token(refresh_token), meta, now)
+    resource = f"family:{rotation.family}" if rotation.family else ""
+    if rotation.reused:
+        runtime.record(
+            rotation.actor,
+            "token:refresh_reuse",
+            resource,
+            "alert",
+            meta,
+            urgent=True,
+            revoked_tokens=rotation.revoked,
         )
-        if stored is None:
-            runtime.record("anonymous", "token:refresh", "", "failure", meta, reason="unknown")
-            raise TokenInvalid("invalid refresh token")
-        if stored.used_at is not None or stored.revoked_at is not None:
-            reused = stored.used_at is not None and stored.revoke_reason is None
-            revoked = _revoke_family(
-                session, stored.family_id, now, "reuse_detected" if reused else None
-            )
-            if reused:
-                runtime.record(
-                    stored.user_id,
-                    "token:refresh_reuse",
-                    f"family:{stored.family_id}",
-                    "alert",
-                    meta,
-                    urgent=True,
-                    revoked_tokens=revoked,
-                )
-            raise TokenInvalid("invalid refresh token")
-        if stored.expires_at <= now:
-            raise TokenExpired("the refresh token has expired; sign in again")
-        user = session.get(User, stored.user_id)
-        if user is None or not user.is_active:
-            raise TokenInvalid("invalid refresh token")
-        # One conditional UPDATE, not read-then-write: of two concurrent uses of the same
-        # token exactly one wins; the loser is treated as reuse below.
-        won = session.execute(
-            sa.update(RefreshToken)
-            .where(
-                RefreshToken.id == stored.id,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-            )
-            .values(used_at=now)
-        ).rowcount
-        if not won:
-            _revoke_family(session, stored.family_id, now, "reuse_detected")
-            raise TokenInvalid("invalid refresh token")
-        mfa = _family_mfa(session, stored)
-        pair = issue_tokens(
-            runtime, session, user, meta, mfa=mfa, family_id=stored.family_id, parent_id=stored.id
+    if rotation.failure is not None:
+        runtime.record(
+            rotation.actor, "token:refresh", resource, "failure", meta, reason=rotation.failure.code
         )
-    runtime.record(user.id, "token:refresh", f"family:{stored.family_id}", "success", meta)
-    return pair
+        raise rotation.failure
+    runtime.record(rotation.actor, "token:refresh", resource, "success", meta)
+    return rotation.pair
+
+
+def _rotate(
+    runtime: AuthRuntime, session: Session, token_hash: str, meta: RequestMeta, now: datetime
+) -> _Rotation:
+    invalid = TokenInvalid("invalid refresh token")
+    stored = session.scalar(sa.select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    if stored is None:
+        return _Rotation("anonymous", failure=invalid)
+    if stored.used_at is not None or stored.revoked_at is not None:
+        reused = stored.used_at is not None and stored.revoke_reason is None
+        revoked = _revoke_family(
+            session, stored.family_id, now, "reuse_detected" if reused else None
+        )
+        return _Rotation(
+            stored.user_id, stored.family_id, failure=invalid, reused=reused, revoked=revoked
+        )
+    if stored.expires_at <= now:
+        expired = TokenExpired("the refresh token has expired; sign in again")
+        return _Rotation(stored.user_id, stored.family_id, failure=expired)
+    user = session.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        return _Rotation(stored.user_id, stored.family_id, failure=invalid)
+    # One conditional UPDATE, not read-then-write: of two concurrent uses of the same
+    # token exactly one wins; the loser is treated as reuse.
+    won = session.execute(
+        sa.update(RefreshToken)
+        .where(
+            RefreshToken.id == stored.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if won != 1:
+        revoked = _revoke_family(session, stored.family_id, now, "reuse_detected")
+        return _Rotation(
+            stored.user_id, stored.family_id, failure=invalid, reused=True, revoked=revoked
+        )
+    pair = issue_tokens(
+        runtime,
+        session,
+        user,
+        meta,
+        mfa=_family_mfa(session, stored),
+        family_id=stored.family_id,
+        parent_id=stored.id,
+    )
+    return _Rotation(user.id, stored.family_id, pair=pair)
 
 
 def _family_mfa(session: Session, token: RefreshToken) -> bool:
-    """Whether the login that started this family passed a second factor."""
+    """Whether the login that started this family passed a second factor: the family's
+    first token was issued after TOTP was confirmed (every such login must pass it)."""
     from auth.models import TotpSecret
 
     secret = session.get(TotpSecret, token.user_id)
-    return bool(secret and secret.confirmed_at and secret.confirmed_at <= token.issued_at)
+    if secret is None or secret.confirmed_at is None:
+        return False
+    started = session.scalar(
+        sa.select(sa.func.min(RefreshToken.issued_at)).where(
+            RefreshToken.family_id == token.family_id
+        )
+    )
+    return started is not None and secret.confirmed_at <= started
 
 
 def _revoke_family(session: Session, family_id: str, now: datetime, reason: str | None) -> int:
@@ -157,15 +204,20 @@ def logout(
     claims = decode_access_token(runtime.tokens, access_token, now=runtime.now())
     now = runtime.now()
     with runtime.sessions.begin() as session:
-        if session.get(RevokedAccessToken, claims.jti) is None:
-            session.add(
-                RevokedAccessToken(
-                    jti=claims.jti,
-                    user_id=claims.subject,
-                    expires_at=claims.expires_at,
-                    revoked_at=now,
-                )
+        # ON CONFLICT DO NOTHING: of two logouts racing with one token, the second is a no-op.
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert(RevokedAccessToken)
+            .values(
+                jti=claims.jti,
+                user_id=claims.subject,
+                expires_at=claims.expires_at,
+                revoked_at=now,
             )
+            .on_conflict_do_nothing()
+        )
         if refresh_token:
             stored = session.scalar(
                 sa.select(RefreshToken).where(
