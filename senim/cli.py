@@ -29,8 +29,12 @@ credit_app = typer.Typer(
 stage_app = typer.Typer(
     help="Single pipeline stages, as dvc.yaml calls them.", no_args_is_help=True
 )
+deploy_app = typer.Typer(
+    help="Deploy registered models to the BentoML model store.", no_args_is_help=True
+)
 app.add_typer(credit_app, name="credit")
 app.add_typer(stage_app, name="stage")
+app.add_typer(deploy_app, name="deploy")
 
 
 def _register_auth_commands() -> None:
@@ -294,6 +298,38 @@ def stage_validate(
         err.print(result.report(), markup=False, highlight=False)
     ensure_valid(result)
     out.print(f"validation passed: {result.evaluated} expectations")
+
+
+@deploy_app.command("credit")
+def deploy_credit(
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")] = "champion",
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Return to the previously deployed version.")
+    ] = False,
+    params: ParamsOption = None,
+) -> None:
+    """Pin models:/credit-rating@ALIAS to its version and import it, with lineage labels."""
+    stores = _prepare()
+    from pipelines.credit_deploy import deploy_credit as deploy
+    from pipelines.credit_deploy import rollback_credit
+    from pipelines.mlflow_store import check_reachable, mlflow_client
+    from senim.config import load_params
+
+    if rollback:
+        done = rollback_credit(stores)
+        out.print(
+            f"rolled back: current credit deployment is {done.tag} "
+            f"(version {done.mlflow_version}, data {done.data_version})"
+        )
+        return
+    name = load_params(params or stores.params_path).registry.model_name
+    check_reachable(stores)
+    done = deploy(mlflow_client(stores), stores, model_name=name, alias=alias)
+    what = "imported" if done.created else "already imported; made current"
+    out.print(
+        f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}, "
+        f"commit {done.git_commit[:12]}): {what}"
+    )
 
 
 @app.command("info")

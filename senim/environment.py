@@ -110,6 +110,8 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("BENTOML_HOME", str(stores.home / "bentoml"))
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,157 @@
+"""Deploy step: pin ``models:/credit-rating@<alias>`` to a version and import it into the
+BentoML model store, with the lineage a lender needs as labels.
+
+Redeploying the version that is already current is a no-op; deploying a new one keeps
+the previous import and records the order, so ``rollback`` returns to it. The BentoML
+store lives under SENIM_HOME (``bentoml/models``), never in the user's home.
+
+Building the Bento around ``serving/credit_service.py`` is the next step of issue 4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from senim.environment import Stores
+from senim.errors import RegistryError
+
+BENTO_MODEL_NAME = "credit-rating"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    tag: str  # BentoML model tag, e.g. credit-rating:mlflow-v3
+    mlflow_model: str
+    mlflow_version: str
+    run_id: str
+    data_version: str
+    git_commit: str
+    alias: str | None
+    created: bool  # False when this exact version was already imported
+
+
+def _store_dir(stores: Stores) -> Path:
+    return stores.home / "bentoml" / "models"
+
+
+def _state_path(stores: Stores) -> Path:
+    return stores.home / "deployments" / "credit.json"
+
+
+def _model_store(stores: Stores):
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    from bentoml._internal.models.model import ModelStore
+
+    path = _store_dir(stores)
+    path.mkdir(parents=True, exist_ok=True)
+    return ModelStore(str(path))
+
+
+def _read_state(stores: Stores) -> dict:
+    path = _state_path(stores)
+    if not path.is_file():
+        return {"current": None, "history": []}
+    return json.loads(path.read_text())
+
+
+def _write_state(stores: Stores, state: dict) -> None:
+    from senim.atomic_files import write_text_atomically
+
+    write_text_atomically(_state_path(stores), json.dumps(state, indent=2, sort_keys=True))
+
+
+def deploy_credit(
+    client, stores: Stores, *, model_name: str, alias: str = "champion"
+) -> Deployment:
+    """Resolve the alias now, import that exact version (once), and make it current."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"cannot resolve models:/{model_name}@{alias}: {str(exc).splitlines()[0][:200]}"
+        ) from None
+    tags = version.tags or {}
+    tag = f"{BENTO_MODEL_NAME}:mlflow-v{version.version}"
+    deployment = Deployment(
+        tag=tag,
+        mlflow_model=model_name,
+        mlflow_version=str(version.version),
+        run_id=version.run_id or "",
+        data_version=tags.get("data_version", "unknown"),
+        git_commit=tags.get("git_commit", "unknown"),
+        alias=alias,
+        created=False,
+    )
+    store = _model_store(stores)
+    if not _imported(store, tag):
+        _import(store, client, version, deployment)
+        deployment = Deployment(**{**asdict(deployment), "created": True})
+    state = _read_state(stores)
+    if state["current"] != tag:
+        state["history"] = [t for t in state["history"] if t != tag] + [tag]
+        state["current"] = tag
+        state["deployments"] = {**state.get("deployments", {}), tag: asdict(deployment)}
+        _write_state(stores, state)
+    return deployment
+
+
+def rollback_credit(stores: Stores) -> Deployment:
+    """Make the previously deployed version current again (its import is still there)."""
+    state = _read_state(stores)
+    history = state["history"]
+    if state["current"] is None or len(history) < 2:
+        raise RegistryError("nothing to roll back to: fewer than two credit deployments")
+    history.remove(state["current"])
+    state["current"] = history[-1]
+    _write_state(stores, state)
+    return Deployment(**{**state["deployments"][state["current"]], "created": False})
+
+
+def current_credit_deployment(stores: Stores) -> Deployment | None:
+    state = _read_state(stores)
+    if state["current"] is None:
+        return None
+    return Deployment(**{**state["deployments"][state["current"]], "created": False})
+
+
+def _imported(store, tag: str) -> bool:
+    from bentoml.exceptions import NotFound
+
+    try:
+        store.get(tag)
+    except NotFound:
+        return False
+    return True
+
+
+def _import(store, client, version, deployment: Deployment) -> None:
+    import bentoml
+    import mlflow
+
+    labels = {
+        "mlflow_model": deployment.mlflow_model,
+        "mlflow_version": deployment.mlflow_version,
+        "run_id": deployment.run_id,
+        "data_version": deployment.data_version,
+        "git_commit": deployment.git_commit[:63],
+    }
+    with tempfile.TemporaryDirectory(prefix="senim-deploy-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{deployment.mlflow_model}/{deployment.mlflow_version}",
+            dst_path=tmp,
+            tracking_uri=client.tracking_uri if hasattr(client, "tracking_uri") else None,
+        )
+        with bentoml.models.create(
+            deployment.tag,
+            labels=labels,
+            metadata={"tags": dict(version.tags or {})},
+            _model_store=store,
+        ) as model:
+            shutil.copytree(local, model.path_of("mlflow_model"))

@@ -1,0 +1,54 @@
+"""Deploy step: alias pinned to a version, imported once with lineage labels, rollback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from senim.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def _deploy(args, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["deploy", "credit", *args])
+    captured = capsys.readouterr()
+    return exit_info.value.code or 0, captured.out, captured.err
+
+
+def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_restores(
+    trained_store, capsys
+):
+    from pipelines.credit_deploy import _model_store, current_credit_deployment
+    from senim.environment import resolve_stores
+
+    stores = resolve_stores()
+    code, out, err = _deploy([], capsys)
+    assert code == 0, err
+    first = current_credit_deployment(stores)
+    assert first.mlflow_model == "credit-rating" and first.alias == "champion"
+    model = _model_store(stores).get(first.tag)
+    labels = model.info.labels
+    assert labels["mlflow_version"] == first.mlflow_version
+    assert labels["data_version"] == trained_store["summary"].data_version
+    assert (model.path_of("mlflow_model") + "/MLmodel").endswith("MLmodel")
+
+    code, out, _ = _deploy([], capsys)
+    assert code == 0 and "already imported" in out
+
+    versions = sorted(m.tag.version for m in _model_store(stores).list("credit-rating"))
+    code, _, err = _deploy(["--alias", "challenger"], capsys)
+    if code == 0:  # a challenger exists when the strict-gate test ran first
+        assert current_credit_deployment(stores).alias == "challenger"
+        code, out, _ = _deploy(["--rollback"], capsys)
+        assert code == 0 and current_credit_deployment(stores).tag == first.tag
+    else:
+        assert "cannot resolve models:/credit-rating@challenger" in err
+        assert sorted(m.tag.version for m in _model_store(stores).list("credit-rating")) == versions
+        code, _, err = _deploy(["--rollback"], capsys)
+        assert code != 0 and "nothing to roll back" in err
+    state = json.loads((stores.home / "deployments" / "credit.json").read_text())
+    assert state["current"] == first.tag
