@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import AUDIT_OUTCOMES, AuditRecord
+from senim.batch_queue import StopMarker, next_batch
+from senim.text_fields import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +53,6 @@ class AuditEvent:
             raise ValueError("audit event time must be timezone-aware")
 
 
-class _Stop:
-    """Queued by ``close`` after the last event: the writer exits once it gets here."""
-
-
 class AuditLog:
     """Writes audit events from a bounded in-process queue on one background thread.
 
@@ -72,7 +70,7 @@ class AuditLog:
         max_backoff_s: float = 5.0,
     ) -> None:
         self._sessions = session_factory
-        self._queue: queue.Queue[dict[str, Any] | _Stop] = queue.Queue(maxsize=max_queued)
+        self._queue: queue.Queue[dict[str, Any] | StopMarker] = queue.Queue(maxsize=max_queued)
         self._batch_size = batch_size
         self._batch_window_s = batch_window_s
         self._max_backoff_s = max_backoff_s
@@ -124,7 +122,7 @@ class AuditLog:
             self._closed = True
         self.flush(timeout)
         if self._thread is not None and self._thread.is_alive():
-            self._queue.put(_Stop())
+            self._queue.put(StopMarker())
             self._thread.join(timeout)
 
     def _start_writer(self) -> None:
@@ -142,21 +140,7 @@ class AuditLog:
                 return
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``batch_size`` rows, waiting at most ``batch_window_s`` after the first."""
-        first = self._queue.get()
-        if isinstance(first, _Stop):
-            return [], True
-        batch = [first]
-        deadline = time.monotonic() + self._batch_window_s
-        while len(batch) < self._batch_size:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if isinstance(item, _Stop):
-                return batch, True
-            batch.append(item)
-        return batch, False
+        return next_batch(self._queue, batch_size=self._batch_size, window_s=self._batch_window_s)
 
     def _write_until_done(self, batch: list[dict[str, Any]]) -> None:
         backoff = 0.05
@@ -220,21 +204,16 @@ def _row(event: AuditEvent) -> dict[str, Any]:
     """The INSERT parameters, copied now so later changes to ``details`` do not leak in."""
     return {
         "at": event.at.astimezone(UTC),
-        "actor": _text(event.actor),
-        "action": _text(event.action),
-        "resource": _text(event.resource),
+        "actor": storable_text(event.actor),
+        "action": storable_text(event.action),
+        "resource": storable_text(event.resource),
         "outcome": event.outcome,
-        "client_ip": _text(event.client_ip),
-        "user_agent": _text(event.user_agent),
-        "request_id": _text(event.request_id),
+        "client_ip": storable_text(event.client_ip),
+        "user_agent": storable_text(event.user_agent),
+        "request_id": storable_text(event.request_id),
         # default=str: an odd value in details is written as text rather than lost.
         "details": json.loads(json.dumps(event.details, default=str)),
     }
-
-
-def _text(value: str | None) -> str | None:
-    """PostgreSQL refuses NUL in text, and a client controls user agents."""
-    return None if value is None else str(value).replace("\x00", "\ufffd")
 
 
 def _flush_at_exit(ref: weakref.ref[AuditLog]) -> None:

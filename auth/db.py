@@ -66,8 +66,8 @@ def migrate(engine_or_url: sa.Engine | str) -> None:
     owned = isinstance(engine_or_url, str)
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
-        with _migrate_in_process, _connect(engine) as connection:
-            _lock_for_migration(connection)
+        with _migrate_in_process, connect(engine) as connection:
+            lock_for_migration(connection)
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
             config.attributes["connection"] = connection
@@ -143,7 +143,7 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.02)
 
 
-def _connect(engine: sa.Engine) -> sa.Connection:
+def connect(engine: sa.Engine) -> sa.Connection:
     try:
         return engine.connect()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
@@ -164,7 +164,7 @@ def _unreachable(engine: sa.Engine, exc: sa.exc.DBAPIError) -> StoreUnreachableE
     )
 
 
-def _lock_for_migration(connection: sa.Connection) -> None:
+def lock_for_migration(connection: sa.Connection) -> None:
     """Open the migration's transaction holding a lock that serialises migrating processes.
 
     Alembic sees the open transaction and runs inside it; ``migrate`` commits, which

@@ -7,18 +7,12 @@ characters (PostgreSQL cannot store NUL, and none belongs in a name), so bad inp
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-
-def _plain_text(value: str) -> str:
-    # Pydantic already refuses unpaired surrogates in every str field.
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
+from senim.text_fields import plain_text
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -28,22 +22,16 @@ def _as_utc(value: datetime) -> datetime:
         raise ValueError("is out of range once converted to UTC") from None
 
 
-def _text(max_length: int, min_length: int = 0) -> object:
-    return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain_text)
-    ]
-
-
-Username = _text(150, min_length=1)
-NewUsername = _text(150, min_length=3)
-RoleName = _text(32, min_length=1)
-Code = _text(16, min_length=1)
-RecoveryCode = _text(64, min_length=1)
-OpaqueToken = _text(512, min_length=1)
-Email = _text(254, min_length=3)
-KeyName = _text(128, min_length=1)
-Scope = _text(64, min_length=1)
-Filter = _text(128)
+Username = plain_text(150, min_length=1)
+NewUsername = plain_text(150, min_length=3)
+RoleName = plain_text(32, min_length=1)
+Code = plain_text(16, min_length=1)
+RecoveryCode = plain_text(64, min_length=1)
+OpaqueToken = plain_text(512, min_length=1)
+Email = plain_text(254, min_length=3)
+KeyName = plain_text(128, min_length=1)
+Scope = plain_text(64, min_length=1)
+Filter = plain_text(128)
 # Any character may be part of a password (ASVS 6.2.9); it is hashed, never stored.
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]

@@ -12,7 +12,6 @@ server is needed: without ``PREFECT_API_URL`` Prefect starts its ephemeral API u
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -26,6 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from models.credit_candidates import FAMILIES
 from pipelines import credit_registry
 from pipelines.candidate_evaluation import BASELINE_NAME, compare_candidates, evaluate_candidate
+from pipelines.credit_metrics import finite_metrics
 from pipelines.credit_tracking import lineage_for, log_retraining, save_model_copy
 from pipelines.data_versioning import file_md5, version_snapshot
 from pipelines.grouped_cv import folds_fingerprint, grouped_folds
@@ -271,10 +271,9 @@ def _write_metrics(comparison, out_dir: Path) -> None:
     best = comparison.best_evaluation
     payload = {
         "best": comparison.best,
-        "best_metrics": {k: v for k, v in best.metrics.items() if not math.isnan(v)},
+        "best_metrics": finite_metrics(best.metrics),
         "candidates": {
-            name: {k: v for k, v in ev.metrics.items() if not math.isnan(v)}
-            for name, ev in comparison.evaluations.items()
+            name: finite_metrics(ev.metrics) for name, ev in comparison.evaluations.items()
         },
         "beats_thesis_baseline": comparison.beats_baseline,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -193,3 +194,16 @@ def score_from_proba(proba: np.ndarray) -> np.ndarray:
     """
     p = _check_proba(proba)
     return 100.0 * (p @ np.arange(N_BANDS, dtype=float)) / (N_BANDS - 1)
+
+
+def finite_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics that are real finite numbers: what MLflow, tags and JSON can hold."""
+    finite: dict[str, float] = {}
+    for name, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(number):
+            finite[name] = number
+    return finite

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from pipelines.candidate_evaluation import Comparison
+from pipelines.credit_metrics import finite_metrics
 from pipelines.credit_tracking import Lineage, RetrainingRun
 from pipelines.promotion_gate import ChampionEvidence, GateDecision
 from pipelines.training_matrix import TrainingMatrix
@@ -43,7 +42,7 @@ def register_best(
         "parent_run_id": run.parent_run_id,
         "selection_metric": comparison.selection_metric,
         "gate.decision": "pending",
-        **{f"cv.{k}": f"{v:.6f}" for k, v in best.metrics.items() if _is_number(v)},
+        **{f"cv.{k}": f"{v:.6f}" for k, v in finite_metrics(best.metrics).items()},
     }
     if comparison.beats_baseline is not None:
         tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()
@@ -131,10 +130,3 @@ def apply_gate(client, registered: RegisteredVersion, decision: GateDecision) ->
     if decision.passed:
         client.set_registered_model_alias(registered.name, CHAMPION, registered.version)
         client.delete_registered_model_alias(registered.name, CHALLENGER)
-
-
-def _is_number(value) -> bool:
-    try:
-        return bool(np.isfinite(float(value)))
-    except (TypeError, ValueError):
-        return False

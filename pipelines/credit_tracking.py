@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.candidate_evaluation import CandidateEvaluation, Comparison
+from pipelines.credit_metrics import finite_metrics
 from pipelines.lineage import flatten_params, params_hash
 from pipelines.mlflow_store import ensure_experiment, mlflow_client
 from pipelines.model_serialization import skops_trusted_types
@@ -63,7 +64,7 @@ def log_retraining(
         mlflow.set_tags({**lineage.tags(), "senim.job": "retrain-credit", "best": comparison.best})
         mlflow.log_params(flatten_params(params))
         mlflow.log_metrics(
-            {f"best.{k}": v for k, v in comparison.best_evaluation.metrics.items() if _finite(v)}
+            {f"best.{k}": v for k, v in finite_metrics(comparison.best_evaluation.metrics).items()}
         )
         if comparison.beats_baseline is not None:
             mlflow.set_tag("beats_thesis_baseline", str(comparison.beats_baseline).lower())
@@ -101,7 +102,7 @@ def _log_candidate(
         }
     )
     mlflow.log_params({f"hp.{k}": v for k, v in evaluation.hyperparams.items()})
-    mlflow.log_metrics({k: v for k, v in evaluation.metrics.items() if _finite(v)})
+    mlflow.log_metrics(finite_metrics(evaluation.metrics))
     for fold, score in enumerate(evaluation.fold_scores):
         mlflow.log_metric("fold_macro_f1", score, step=fold)
     for path in evaluation.artifacts.values():
@@ -164,15 +165,6 @@ def save_model_copy(evaluation: CandidateEvaluation, matrix: TrainingMatrix, pat
         shutil.rmtree(path)
     mlflow.sklearn.save_model(evaluation.fitted, str(path), **_model_kwargs(evaluation, matrix))
     return path
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return (
-            value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
-        )
-    except (TypeError, ValueError):
-        return False
 
 
 def lineage_for(params: Params, *, data_version: str, git_commit: str, validation: str) -> Lineage:

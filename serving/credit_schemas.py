@@ -12,7 +12,6 @@ the vendor's rare negatives because history cannot be corrected; an applicant ca
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
@@ -34,6 +33,7 @@ from pipelines.credit_schema import DATE_FORMAT, FEATURE_COLUMNS, RATIO_COLUMNS,
 from pipelines.rating_bands import ALLOWED_RATINGS, BANDS
 from pipelines.reason_codes import Effect, ReasonMethod
 from pipelines.validate import RATIO_LIMITS, RATIO_NORMS
+from senim.text_fields import plain_text
 
 MAX_BATCH = 1000
 
@@ -44,12 +44,6 @@ NON_NEGATIVE_RATIOS: frozenset[str] = frozenset(
 )
 
 
-def _plain_text(value: str) -> str:
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _schema_date(value: str) -> str:
     try:
         datetime.strptime(value, DATE_FORMAT)
@@ -58,13 +52,9 @@ def _schema_date(value: str) -> str:
     return value
 
 
-def _text(max_length: int) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_plain_text)]
-
-
-CompanyName = _text(200)
-TickerSymbol = _text(20)
-AgencyName = _text(100)
+CompanyName = plain_text(200, min_length=1)
+TickerSymbol = plain_text(20, min_length=1)
+AgencyName = plain_text(100, min_length=1)
 SchemaDate = Annotated[str, Field(max_length=10), AfterValidator(_schema_date)]
 
 

@@ -26,8 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from auth.audit import _text
 from auth.db import make_engine
+from senim.batch_queue import StopMarker, next_batch
+from senim.text_fields import storable_text
 from serving.prediction_log_model import PREDICTION_STATUSES, PredictionLogRecord, ensure_schema
 
 __all__ = ["PredictionEvent", "PredictionLog", "canonical_json", "ensure_schema"]
@@ -78,10 +79,6 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-class _Stop:
-    """Queued by ``close`` after the last event: the writer exits once it gets here."""
-
-
 _Begin = Callable[[], AbstractContextManager[sa.Connection | Session]]
 
 
@@ -108,7 +105,7 @@ class PredictionLog:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self._begin: _Begin = database.begin
         self._store_inputs = store_inputs
-        self._queue: queue.Queue[dict[str, Any] | _Stop] = queue.Queue(maxsize=max_queued)
+        self._queue: queue.Queue[dict[str, Any] | StopMarker] = queue.Queue(maxsize=max_queued)
         self._batch_size = batch_size
         self._batch_window_s = batch_window_s
         self._max_attempts = max_attempts
@@ -212,7 +209,7 @@ class PredictionLog:
         try:
             self.flush(timeout)
             if self._thread is not None and self._thread.is_alive():
-                self._queue.put(_Stop(), timeout=timeout)
+                self._queue.put(StopMarker(), timeout=timeout)
                 self._thread.join(timeout)
         finally:
             self._report_drops(force=True)
@@ -224,19 +221,19 @@ class PredictionLog:
         inputs = canonical_json(event.inputs)
         return {
             "at": event.at.astimezone(UTC),
-            "request_id": _text(event.request_id),
-            "caller": _text(event.caller),
-            "endpoint": _text(event.endpoint),
-            "model_name": _text(event.model_name),
-            "model_version": _text(event.model_version),
-            "data_version": _text(event.data_version),
+            "request_id": storable_text(event.request_id),
+            "caller": storable_text(event.caller),
+            "endpoint": storable_text(event.endpoint),
+            "model_name": storable_text(event.model_name),
+            "model_version": storable_text(event.model_version),
+            "data_version": storable_text(event.data_version),
             "rows": len(event.inputs),
             "inputs_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
             "inputs": inputs if self._store_inputs else None,
             "outputs": canonical_json(event.outputs),
             "latency_ms": float(event.latency_ms),
             "status": event.status,
-            "error": _text(event.error),
+            "error": storable_text(event.error),
         }
 
     def _report_drops(self, *, force: bool = False) -> None:
@@ -275,27 +272,13 @@ class PredictionLog:
                 return
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``batch_size`` rows, waiting at most ``batch_window_s`` after the first.
-
-        Returns an empty batch after a second idle, so pending drop warnings go out.
-        """
-        try:
-            first = self._queue.get(timeout=DROP_WARNING_INTERVAL_S)
-        except queue.Empty:
-            return [], False
-        if isinstance(first, _Stop):
-            return [], True
-        batch = [first]
-        deadline = time.monotonic() + self._batch_window_s
-        while len(batch) < self._batch_size:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if isinstance(item, _Stop):
-                return batch, True
-            batch.append(item)
-        return batch, False
+        # Wakes after a second idle, so pending drop warnings go out.
+        return next_batch(
+            self._queue,
+            batch_size=self._batch_size,
+            window_s=self._batch_window_s,
+            first_timeout=DROP_WARNING_INTERVAL_S,
+        )
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         """Insert ``batch``, retrying with backoff; after ``max_attempts`` drop it, loudly."""

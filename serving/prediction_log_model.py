@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from auth.db import _connect, _lock_for_migration
+from auth.db import connect, lock_for_migration
 from auth.models import NAMING_CONVENTION, BigIntId, UTCDateTime, utc_now
 
 PREDICTION_STATUSES = ("ok", "error")
@@ -62,7 +62,7 @@ def ensure_schema(engine: sa.Engine) -> None:
     Runs under the lock ``auth.db.migrate`` takes, so service processes starting at once
     (or at once with an auth migration) do not race to create the same table.
     """
-    with _connect(engine) as connection:
-        _lock_for_migration(connection)
+    with connect(engine) as connection:
+        lock_for_migration(connection)
         ServingBase.metadata.create_all(connection, checkfirst=True)
         connection.commit()

@@ -160,3 +160,10 @@ def test_given_one_fold_when_spread_then_the_interval_is_unknown() -> None:
 
     assert spread["mean"] == 0.5
     assert math.isnan(spread["ci_low"]) and math.isnan(spread["ci_high"])
+
+
+def test_given_nan_inf_and_text_metrics_when_filtered_then_only_finite_numbers_remain():
+    from pipelines.credit_metrics import finite_metrics
+
+    metrics = {"macro_f1": 0.5, "auc": float("nan"), "loss": float("inf"), "n": 3, "x": "a"}
+    assert finite_metrics(metrics) == {"macro_f1": 0.5, "n": 3.0}
