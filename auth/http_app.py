@@ -65,6 +65,18 @@ def _tokens(pair: sessions.TokenPair) -> TokenResponse:
     )
 
 
+def app_from_environment() -> FastAPI:
+    """The auth API on the stores the environment selects (SENIM_HOME, SENIM_DATABASE_URL).
+
+    For ``uvicorn --factory auth.http_app:app_from_environment``; services mount
+    ``create_auth_app`` with their own runtime instead.
+    """
+    from senim.environment import prepare_home, resolve_stores
+
+    prepare_home(resolve_stores())
+    return create_auth_app(AuthRuntime.from_environment())
+
+
 def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     """The auth API bound to ``runtime``; no work happens until a request arrives."""
     app = FastAPI(
