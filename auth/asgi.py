@@ -3,8 +3,9 @@
 - ``GuardMiddleware``: body size limit (413), the BentoML pickle content type refused
   (415: deserialising pickle from a client is remote code execution), a request id on
   every response, ``Cache-Control: no-store``.
-- ``AuthMiddleware``: authenticates requests under protected path prefixes and puts the
-  ``Principal`` in ``scope["state"]["principal"]``; anything else gets a 401 JSON error.
+- ``AuthMiddleware``: authenticates requests under protected path prefixes, checks the
+  permission their prefix requires, and puts the ``Principal`` in
+  ``scope["state"]["principal"]``; a failure gets a 401/403/429 JSON error.
 - ``request_meta``: client IP (proxy-aware), user agent, device fingerprint, request id.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from auth.errors import AuthError
+from auth.permissions import Permission
 from auth.request_context import client_ip, device_fingerprint
 from auth.runtime import AuthRuntime, RequestMeta
 
@@ -163,35 +165,50 @@ class GuardMiddleware:
 
 
 class AuthMiddleware:
-    """Authenticate every request under ``protected_prefixes`` (e.g. ``/v1/``)."""
+    """Authenticate every request under ``protected_prefixes`` (e.g. ``/v1/``).
+
+    ``required`` maps path prefixes to the permission they need, first match wins; a
+    protected path that matches none only needs a valid caller. ``runtime`` may be a
+    zero-argument callable returning the runtime, for servers that build it after the
+    middleware stack (BentoML creates the service instance in its lifespan).
+    """
 
     def __init__(
         self,
         app: ASGIApp,
-        runtime: AuthRuntime,
+        runtime: AuthRuntime | Callable[[], AuthRuntime],
         protected_prefixes: tuple[str, ...] = ("/v1/",),
         trusted_proxies: Iterable = (),
+        required: Iterable[tuple[str, Permission]] = (),
     ) -> None:
         self.app = app
-        self.runtime = runtime
+        self._runtime = runtime
         self.protected_prefixes = protected_prefixes
         self.trusted_proxies = tuple(trusted_proxies)
+        self.required = tuple(required)
+
+    @property
+    def runtime(self) -> AuthRuntime:
+        return self._runtime if isinstance(self._runtime, AuthRuntime) else self._runtime()
+
+    def _permission_for(self, path: str) -> Permission | None:
+        return next((perm for prefix, perm in self.required if path.startswith(prefix)), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.protected_prefixes):
             await self.app(scope, receive, send)
             return
-        from auth.principals import authenticate_headers
-
         meta = request_meta(scope, self.trusted_proxies)
         try:
             # Database reads and hashing: off the event loop, like a sync FastAPI route.
             principal = await run_in_threadpool(
-                authenticate_headers,
+                _authorize,
                 self.runtime,
                 _header(scope, b"authorization") or None,
                 _header(scope, b"x-api-key") or None,
                 meta,
+                self._permission_for(scope["path"]),
+                scope["path"],
             )
         except AuthError as exc:
             headers = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
@@ -202,3 +219,19 @@ class AuthMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _authorize(
+    runtime: AuthRuntime,
+    authorization: str | None,
+    api_key: str | None,
+    meta: RequestMeta,
+    permission: Permission | None,
+    resource: str,
+):
+    from auth.principals import authenticate_headers, require
+
+    principal = authenticate_headers(runtime, authorization, api_key, meta)
+    if permission is not None:
+        require(runtime, principal, permission, meta, resource)
+    return principal

@@ -136,3 +136,11 @@ class TwoFactorEnrollmentRequired(AuthError):
     code = "2fa_enrollment_required"
     status = 403
     default_message = "Set up two-factor authentication before using this account."
+
+
+class AuthUnavailable(AuthError):
+    """The auth layer is not up yet (a service still starting) or its database is down."""
+
+    code = "auth_unavailable"
+    status = 503
+    default_message = "Authentication is not available yet; retry shortly."

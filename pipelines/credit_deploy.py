@@ -2,10 +2,10 @@
 BentoML model store, with the lineage a lender needs as labels.
 
 Redeploying the version that is already current is a no-op; deploying a new one keeps
-the previous import and records the order, so ``rollback`` returns to it. The BentoML
-store lives under SENIM_HOME (``bentoml/models``), never in the user's home.
-
-Building the Bento around ``serving/credit_service.py`` is the next step of issue 4.
+the previous import and its Bento and records the order, so ``rollback`` returns to
+them. Each deployment builds (once) a Bento of ``serving/credit_service.py`` pinned to
+its model (``pipelines.bento_build``). BentoML's stores live under SENIM_HOME
+(``bentoml/``), never in the user's home.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from pipelines.bento_build import build_pinned_bento
 from senim.environment import Stores
 from senim.errors import RegistryError
 
@@ -33,10 +34,8 @@ class Deployment:
     git_commit: str
     alias: str | None
     created: bool  # False when this exact version was already imported
-
-
-def _store_dir(stores: Stores) -> Path:
-    return stores.home / "bentoml" / "models"
+    bento_tag: str | None = None  # the Bento that serves it (None: deployed before Bentos)
+    bento_built: bool = False  # True when this call built that Bento
 
 
 def _state_path(stores: Stores) -> Path:
@@ -45,11 +44,9 @@ def _state_path(stores: Stores) -> Path:
 
 def _model_store(stores: Stores):
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    from bentoml._internal.models.model import ModelStore
+    from pipelines.bento_build import use_senim_stores
 
-    path = _store_dir(stores)
-    path.mkdir(parents=True, exist_ok=True)
-    return ModelStore(str(path))
+    return use_senim_stores(stores)[0]
 
 
 def _read_state(stores: Stores) -> dict:
@@ -66,9 +63,15 @@ def _write_state(stores: Stores, state: dict) -> None:
 
 
 def deploy_credit(
-    client, stores: Stores, *, model_name: str, alias: str = "champion"
+    client,
+    stores: Stores,
+    *,
+    model_name: str,
+    alias: str = "champion",
+    params_path: Path | None = None,
 ) -> Deployment:
-    """Resolve the alias now, import that exact version (once), and make it current."""
+    """Resolve the alias now, import that exact version (once), build its Bento (once,
+    with ``params_path``, default the workspace's params.yaml) and make it current."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -92,14 +95,32 @@ def deploy_credit(
     store = _model_store(stores)
     if not _imported(store, tag):
         _import(store, client, version, deployment)
-        deployment = Deployment(**{**asdict(deployment), "created": True})
+        deployment = replace(deployment, created=True)
+    bento = build_pinned_bento(
+        stores,
+        tag,
+        deployment.mlflow_version,
+        params_path=params_path or stores.params_path,
+        labels={
+            "mlflow_model": deployment.mlflow_model,
+            "mlflow_version": deployment.mlflow_version,
+            "data_version": deployment.data_version,
+        },
+    )
+    deployment = replace(deployment, bento_tag=bento.tag, bento_built=bento.created)
     state = _read_state(stores)
-    if state["current"] != tag:
+    recorded = state.get("deployments", {}).get(tag, {})
+    if state["current"] != tag or recorded.get("bento_tag") != bento.tag:
         state["history"] = [t for t in state["history"] if t != tag] + [tag]
         state["current"] = tag
-        state["deployments"] = {**state.get("deployments", {}), tag: asdict(deployment)}
+        state["deployments"] = {**state.get("deployments", {}), tag: _record(deployment)}
         _write_state(stores, state)
     return deployment
+
+
+def _record(deployment: Deployment) -> dict:
+    """What the state file keeps: the deployment, without this call's created flags."""
+    return {**asdict(deployment), "created": False, "bento_built": False}
 
 
 def rollback_credit(stores: Stores) -> Deployment:
@@ -111,14 +132,14 @@ def rollback_credit(stores: Stores) -> Deployment:
     history.remove(state["current"])
     state["current"] = history[-1]
     _write_state(stores, state)
-    return Deployment(**{**state["deployments"][state["current"]], "created": False})
+    return Deployment(**state["deployments"][state["current"]])
 
 
 def current_credit_deployment(stores: Stores) -> Deployment | None:
     state = _read_state(stores)
     if state["current"] is None:
         return None
-    return Deployment(**{**state["deployments"][state["current"]], "created": False})
+    return Deployment(**state["deployments"][state["current"]])
 
 
 def _imported(store, tag: str) -> bool:
@@ -135,13 +156,18 @@ def _import(store, client, version, deployment: Deployment) -> None:
     import bentoml
     import mlflow
 
+    from pipelines.credit_metrics import finite_metrics
+
     labels = {
         "mlflow_model": deployment.mlflow_model,
         "mlflow_version": deployment.mlflow_version,
         "run_id": deployment.run_id,
         "data_version": deployment.data_version,
         "git_commit": deployment.git_commit[:63],
+        "alias": deployment.alias or "",  # the alias it was first deployed from
     }
+    run_metrics = client.get_run(deployment.run_id).data.metrics if deployment.run_id else {}
+    metrics = finite_metrics(run_metrics)
     with tempfile.TemporaryDirectory(prefix="senim-deploy-") as tmp:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{deployment.mlflow_model}/{deployment.mlflow_version}",
@@ -151,7 +177,21 @@ def _import(store, client, version, deployment: Deployment) -> None:
         with bentoml.models.create(
             deployment.tag,
             labels=labels,
-            metadata={"tags": dict(version.tags or {})},
+            metadata={"tags": dict(version.tags or {}), "metrics": metrics},
             _model_store=store,
         ) as model:
             shutil.copytree(local, model.path_of("mlflow_model"))
+
+
+def serve_command(stores: Stores, *, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The ``bentoml serve`` command line and environment for the current credit Bento."""
+    import sys
+
+    from pipelines.bento_build import bentoml_home
+
+    current = current_credit_deployment(stores)
+    if current is None or not current.bento_tag:
+        raise RegistryError("no credit Bento is deployed: run `senim deploy credit` first")
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home(stores)), "BENTOML_DO_NOT_TRACK": "true"}
+    command = [sys.executable, "-m", "bentoml", "serve", current.bento_tag]
+    return [*command, "--host", host, "--port", str(port)], env

@@ -37,29 +37,69 @@ class LoadedModel:
     version: str  # registry version, or the URI when it is not a registry model
 
 
-def band_probabilities(model: Any, features: pd.DataFrame) -> np.ndarray:
-    """``(n, 6)`` probabilities by band code, whatever subset of bands the model knows."""
-    raw = model.predict_proba(features)
+def transformed_inputs(model: Any, features: pd.DataFrame) -> np.ndarray:
+    """What the pipeline's final estimator sees at predict time: every earlier step's
+    ``transform``, resamplers skipped (SMOTE acts in training only), as imblearn does."""
+    data: Any = features
+    for _, step in model.steps[:-1]:
+        if step is None or step == "passthrough" or hasattr(step, "fit_resample"):
+            continue
+        data = step.transform(data)
+    return data
+
+
+def band_probabilities(
+    model: Any, features: pd.DataFrame, *, transformed: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n, 6)`` probabilities by band code, whatever subset of bands the model knows.
+
+    With ``transformed`` (``transformed_inputs(model, features)``), only the final
+    estimator runs; the numbers are the pipeline's own, bit for bit.
+    """
+    if transformed is None:
+        raw = model.predict_proba(features)
+    else:
+        raw = model.steps[-1][1].predict_proba(transformed)
     proba = np.zeros((len(features), len(BANDS)))
     for column, code in enumerate(model.classes_):
         proba[:, int(code)] = raw[:, column]
     return proba
 
 
-def predict_frame(loaded: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
-    proba = band_probabilities(loaded.model, features)
-    codes = proba.argmax(axis=1)
+def predict_frame(
+    loaded: LoadedModel, features: pd.DataFrame, *, transformed: np.ndarray | None = None
+) -> pd.DataFrame:
+    proba = band_probabilities(loaded.model, features, transformed=transformed)
+    predicted = PublishedPrediction.of(proba)
     out = pd.DataFrame(
         {
-            "rating_band": [BANDS[c] for c in codes],
-            "band_code": codes.astype(int),
+            "rating_band": [BANDS[c] for c in predicted.band_codes],
+            "band_code": predicted.band_codes,
         }
     )
     for band in reversed(BANDS):
-        out[f"p_{band}"] = proba[:, BANDS.index(band)].round(6)
-    out["score"] = score_from_proba(proba).round(2)
+        out[f"p_{band}"] = predicted.probabilities[:, BANDS.index(band)]
+    out["score"] = predicted.scores
     out["model_version"] = loaded.version
     return out.loc[:, list(OUTPUT_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class PublishedPrediction:
+    """The numbers a caller sees, rounded once here for the CLI and the service alike:
+    probabilities to 6 decimals, scores to 2."""
+
+    band_codes: np.ndarray  # (n,) int, the most likely band
+    probabilities: np.ndarray  # (n, 6) by band code
+    scores: np.ndarray  # (n,) 0-100
+
+    @classmethod
+    def of(cls, proba: np.ndarray) -> PublishedPrediction:
+        return cls(
+            band_codes=proba.argmax(axis=1).astype(int),
+            probabilities=proba.round(6),
+            scores=score_from_proba(proba).round(2),
+        )
 
 
 def load_model(client, model_uri: str) -> LoadedModel:

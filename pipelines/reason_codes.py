@@ -39,7 +39,12 @@ import pandas as pd
 from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
 from pipelines.rating_bands import BANDS
 
-ReasonMethod = Literal["xgboost_pred_contribs", "linear_terms", "tree_path", "occlusion"]
+ReasonMethod = Literal[
+    "xgboost_pred_contribs", "xgboost_approx_contribs", "linear_terms", "tree_path", "occlusion"
+]
+# "exact": XGBoost's TreeSHAP (pred_contribs); "approximate": its Saabas path attribution
+# (approx_contribs), about 5x faster per row, additive in the same way.
+XGBoostContributions = Literal["exact", "approximate"]
 Effect = Literal["raises", "lowers"]
 
 _SCORE_PER_CODE = 100.0 / (len(BANDS) - 1)
@@ -94,11 +99,20 @@ class Reason(TypedDict):
     method: ReasonMethod
 
 
-def reason_codes(fitted: Any, features: pd.DataFrame, *, top: int = 5) -> list[list[Reason]]:
+def reason_codes(
+    fitted: Any,
+    features: pd.DataFrame,
+    *,
+    top: int = 5,
+    transformed: np.ndarray | None = None,
+    xgboost_contributions: XGBoostContributions = "exact",
+) -> list[list[Reason]]:
     """Per row of ``features`` (FEATURE_COLUMNS), up to ``top`` reasons, largest |effect| first.
 
     ``fitted`` is a preprocess -> smote -> model pipeline from ``build_pipeline``; features
-    with no effect on the score are never listed.
+    with no effect on the score are never listed. ``transformed`` is the preprocess
+    step's output for ``features`` when the caller already has it (a service computes
+    it once for both the probabilities and the reasons).
     """
     # Imported here so the request schemas can share this module's types without paying
     # seconds of scikit-learn and XGBoost imports.
@@ -109,24 +123,35 @@ def reason_codes(fitted: Any, features: pd.DataFrame, *, top: int = 5) -> list[l
 
     if top < 0:
         raise ValueError(f"top must be zero or more, got {top}")
+    if xgboost_contributions not in ("exact", "approximate"):
+        raise ValueError(
+            f"xgboost_contributions must be 'exact' or 'approximate', got {xgboost_contributions!r}"
+        )
     frame = features.loc[:, list(FEATURE_COLUMNS)]
     if frame.empty:
         return []
     model = fitted.named_steps["model"]
+    explained = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
+    if isinstance(model, (XGBClassifier, LogisticRegression, *explained)) and transformed is None:
+        transformed = fitted.named_steps["preprocess"].transform(frame)
     if isinstance(model, XGBClassifier):
-        method: ReasonMethod = "xgboost_pred_contribs"
-        by_feature = _collapse_sectors(_xgboost_contributions(fitted, frame))
+        approximate = xgboost_contributions == "approximate"
+        method: ReasonMethod = "xgboost_approx_contribs" if approximate else "xgboost_pred_contribs"
+        by_feature = _collapse_sectors(_xgboost_contributions(fitted, transformed, approximate))
     elif isinstance(model, LogisticRegression):
         method = "linear_terms"
-        by_feature = _collapse_sectors(_linear_contributions(fitted, frame))
-    elif isinstance(model, (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)):
+        by_feature = _collapse_sectors(_linear_contributions(fitted, transformed))
+    elif isinstance(model, explained):
         method = "tree_path"
-        by_feature = _collapse_sectors(_tree_path_contributions(fitted, frame))
+        by_feature = _collapse_sectors(_tree_path_contributions(fitted, transformed))
     else:
         method = "occlusion"
         by_feature = _occlusion_contributions(fitted, frame)
+    ratios = frame.loc[:, list(RATIO_COLUMNS)].to_numpy(dtype=float)
+    sectors = frame[SECTOR].tolist()
     return [
-        _top_reasons(frame.iloc[row], by_feature[row], method, top) for row in range(len(frame))
+        _top_reasons(ratios[row], sectors[row], by_feature[row], method, top)
+        for row in range(len(frame))
     ]
 
 
@@ -150,17 +175,23 @@ def _class_codes(fitted: Any) -> np.ndarray:
     return np.asarray(fitted.classes_, dtype=float)
 
 
-def _xgboost_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
-    """Per-class SHAP values from the booster: features and bias add up to the margins."""
+def _xgboost_contributions(fitted: Any, inputs: np.ndarray, approximate: bool) -> np.ndarray:
+    """Per-class SHAP (or Saabas, ``approximate``) values from the booster: features and
+    bias add up to the margins."""
     from xgboost import DMatrix
 
     model = fitted.named_steps["model"]
-    matrix = DMatrix(fitted.named_steps["preprocess"].transform(frame))
+    matrix = DMatrix(inputs)
     best = getattr(model, "best_iteration", None)  # only set with early stopping
     iterations = (0, best + 1) if best is not None else (0, 0)
     contribs = (
         model.get_booster()
-        .predict(matrix, pred_contribs=True, iteration_range=iterations)
+        .predict(
+            matrix,
+            pred_contribs=True,
+            approx_contribs=approximate,
+            iteration_range=iterations,
+        )
         .astype(float)
     )
     if contribs.ndim == 2:  # binary:logistic: one margin, for the second class
@@ -168,10 +199,10 @@ def _xgboost_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
     return _linearise(contribs[:, :, :-1], contribs[:, :, -1], _class_codes(fitted))
 
 
-def _linear_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
+def _linear_contributions(fitted: Any, transformed: np.ndarray) -> np.ndarray:
     """Terms ``coef[k, j] * x_j`` on the scaled inputs, i.e. relative to the training mean."""
     model = fitted.named_steps["model"]
-    inputs = np.asarray(fitted.named_steps["preprocess"].transform(frame), dtype=float)
+    inputs = np.asarray(transformed, dtype=float)
     coef = np.asarray(model.coef_, dtype=float)
     intercept = np.asarray(model.intercept_, dtype=float)
     if coef.shape[0] == 1:  # two classes: one logit, for the second class
@@ -182,14 +213,14 @@ def _linear_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
     return _linearise(terms, bias, _class_codes(fitted))
 
 
-def _tree_path_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
+def _tree_path_contributions(fitted: Any, transformed: np.ndarray) -> np.ndarray:
     """Saabas decomposition, averaged over a forest's trees (as its predict_proba is).
 
     All trees' nodes share one numbering, so each row climbs from its leaves to the roots
     in one vectorised step per level instead of a Python loop per tree.
     """
     model = fitted.named_steps["model"]
-    inputs = np.asarray(fitted.named_steps["preprocess"].transform(frame), dtype=np.float32)
+    inputs = np.asarray(transformed, dtype=np.float32)
     codes = _class_codes(fitted)
     trees = getattr(model, "estimators_", [model])
     parents, split_features, gains, leaves = [], [], [], []
@@ -257,8 +288,9 @@ def _scores(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _top_reasons(
-    row: pd.Series, contributions: np.ndarray, method: ReasonMethod, top: int
+    ratios: np.ndarray, sector: Any, contributions: np.ndarray, method: ReasonMethod, top: int
 ) -> list[Reason]:
+    """``ratios`` in RATIO_COLUMNS order; ``contributions`` in FEATURE_COLUMNS order."""
     order = np.argsort(-np.abs(contributions), kind="stable")
     reasons: list[Reason] = []
     for index in order[:top]:
@@ -266,11 +298,12 @@ def _top_reasons(
         if abs(contribution) <= _NEGLIGIBLE:
             break
         feature = FEATURE_COLUMNS[index]
+        value = None if feature == SECTOR else float(ratios[index])  # ratios lead FEATURE_COLUMNS
         reasons.append(
             Reason(
                 feature=feature,
-                label=_label(feature, row[feature]),
-                value=None if feature == SECTOR or pd.isna(row[feature]) else float(row[feature]),
+                label=_label(feature, sector),
+                value=None if value is None or np.isnan(value) else value,
                 effect="raises" if contribution > 0 else "lowers",
                 contribution=contribution,
                 method=method,

@@ -30,11 +30,14 @@ stage_app = typer.Typer(
     help="Single pipeline stages, as dvc.yaml calls them.", no_args_is_help=True
 )
 deploy_app = typer.Typer(
-    help="Deploy registered models to the BentoML model store.", no_args_is_help=True
+    help="Deploy registered models: import into BentoML and build a pinned Bento.",
+    no_args_is_help=True,
 )
+serve_app = typer.Typer(help="Serve the deployed Bentos over HTTP.", no_args_is_help=True)
 app.add_typer(credit_app, name="credit")
 app.add_typer(stage_app, name="stage")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(serve_app, name="serve")
 
 
 def _register_auth_commands() -> None:
@@ -322,14 +325,36 @@ def deploy_credit(
             f"(version {done.mlflow_version}, data {done.data_version})"
         )
         return
-    name = load_params(params or stores.params_path).registry.model_name
+    params_path = params or stores.params_path
+    name = load_params(params_path).registry.model_name
     check_reachable(stores)
-    done = deploy(mlflow_client(stores), stores, model_name=name, alias=alias)
+    done = deploy(
+        mlflow_client(stores), stores, model_name=name, alias=alias, params_path=params_path
+    )
     what = "imported" if done.created else "already imported; made current"
+    built = "built" if done.bento_built else "already built"
     out.print(
         f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}, "
         f"commit {done.git_commit[:12]}): {what}"
     )
+    out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve credit`")
+
+
+@serve_app.command("credit")
+def serve_credit(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 3000,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 for every interface.")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the current credit deployment's Bento (see `senim deploy credit`)."""
+    stores = _prepare()
+    from pipelines.credit_deploy import serve_command
+
+    command, env = serve_command(stores, host=host, port=port)
+    out.print(f"serving {command[4]} on http://{host}:{port} (docs at /docs)")
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
 
 
 @app.command("info")

@@ -110,8 +110,15 @@ class RegistryParams(_Strict):
 
 
 class ScoringParams(_Strict):
+    """Decision thresholds and the scoring service's limits."""
+
     approve_min_score: float = Field(60, ge=0, le=100)
     reject_max_score: float = Field(40, ge=0, le=100)
+    max_batch: int = Field(256, ge=1, le=1000)  # applications per score_batch request
+    top_reasons: int = Field(5, ge=0, le=26)  # reason codes per scored application
+    store_inputs: bool = False  # prediction log keeps full inputs, not only their hash
+    # XGBoost reason codes: "exact" TreeSHAP, or "approximate" (Saabas), ~5x faster.
+    xgboost_contributions: Literal["exact", "approximate"] = "approximate"
 
     @model_validator(mode="after")
     def _ordered(self) -> ScoringParams:

@@ -1,0 +1,115 @@
+"""Which credit model a service serves, and loading it from the BentoML model store.
+
+The tag comes, first match wins, from:
+
+1. the Bento's build argument ``model_tag`` (``senim deploy credit`` builds each Bento
+   pinned to one imported model, so a Bento always serves the model it was built with,
+   and with the ``params.yaml`` it was built with);
+2. ``SENIM_CREDIT_MODEL_TAG``;
+3. the current deployment in ``SENIM_HOME/deployments/credit.json`` (serving from source,
+   as the tests and ``bentoml serve serving.credit_service:CreditService`` do).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipelines.bento_build import MODEL_TAG_ARGUMENT
+from pipelines.credit_predict import LoadedModel
+from senim.config import ScoringParams
+from senim.environment import Stores
+from senim.errors import RegistryError
+from serving.credit_schemas import CreditApplication
+from serving.credit_scoring import CreditScorer, ModelCard
+
+MODEL_TAG_ENV = "SENIM_CREDIT_MODEL_TAG"
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def service_params_path(stores: Stores) -> Path:
+    """A Bento serves with the params.yaml it was built with; from source, the workspace's."""
+    if _bento_argument(MODEL_TAG_ARGUMENT):
+        return _SOURCE_ROOT / "params.yaml"
+    return stores.params_path
+
+
+def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    pinned = _bento_argument(MODEL_TAG_ARGUMENT)
+    if pinned:
+        return pinned
+    if env.get(MODEL_TAG_ENV):
+        return env[MODEL_TAG_ENV]
+    from pipelines.credit_deploy import current_credit_deployment
+
+    current = current_credit_deployment(stores)
+    if current is None:
+        raise RegistryError(
+            f"no credit model is deployed: run `senim deploy credit` first (or set {MODEL_TAG_ENV})"
+        )
+    return current.tag
+
+
+def _bento_argument(name: str) -> str | None:
+    import bentoml
+
+    value = getattr(bentoml.use_arguments(), name, None)
+    return str(value) if value else None
+
+
+def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
+    """The model behind ``tag``, loaded whole and checked on one application before use."""
+    import bentoml
+    import mlflow
+    from bentoml.exceptions import NotFound
+
+    try:
+        stored = bentoml.models.get(tag)
+    except NotFound:
+        raise RegistryError(f"model {tag} is not in the BentoML model store") from None
+    labels: dict[str, Any] = dict(stored.info.labels or {})
+    metadata: dict[str, Any] = dict(stored.info.metadata or {})
+    card = ModelCard(
+        model_name=labels.get("mlflow_model", stored.tag.name),
+        model_version=labels.get("mlflow_version", stored.tag.version or ""),
+        bento_tag=str(stored.tag),
+        alias=labels.get("alias"),
+        run_id=labels.get("run_id"),
+        data_version=labels.get("data_version"),
+        git_commit=labels.get("git_commit"),
+        metrics={k: float(v) for k, v in (metadata.get("metrics") or {}).items()},
+    )
+    try:
+        model = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
+    except Exception as exc:  # noqa: BLE001 - any load failure means "not servable", said why
+        raise RegistryError(f"cannot load {tag}: {str(exc).splitlines()[0][:300]}") from None
+    scorer = CreditScorer(
+        loaded=LoadedModel(model=model, uri=str(stored.tag), version=card.model_version),
+        card=card,
+        scoring=scoring,
+    )
+    _smoke_test(scorer)
+    return scorer
+
+
+def smoke_application() -> CreditApplication:
+    """A plausible application (every ratio 1, the first sector) for a start-up check."""
+    from pipelines.credit_schema import RATIO_COLUMNS, SECTOR, SECTORS
+
+    return CreditApplication.model_validate(
+        {**{column: 1.0 for column in RATIO_COLUMNS}, SECTOR: SECTORS[0]}
+    )
+
+
+def _smoke_test(scorer: CreditScorer) -> None:
+    try:
+        (result,) = scorer.score([smoke_application()])
+    except Exception as exc:  # noqa: BLE001 - a model that cannot score is not servable
+        raise RegistryError(
+            f"model {scorer.card.bento_tag} failed its start-up check: {exc}"
+        ) from None
+    if result.lineage.model_version != scorer.card.model_version:
+        raise RegistryError(f"model {scorer.card.bento_tag} reports the wrong version")

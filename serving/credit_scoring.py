@@ -1,0 +1,101 @@
+"""Score credit applications with one loaded model: the service's whole computation.
+
+Band, probabilities and score are ``pipelines.credit_predict``'s ``PublishedPrediction``
+of the pipeline's own probabilities, exactly what ``senim credit predict`` writes for the
+same model. Decision, confidence and reason codes are added on top. The preprocessing
+runs once per call and feeds both the probabilities and the reason codes.
+
+Nothing here knows about HTTP: the request id is stamped into each answer's lineage by
+``serving.scoring_ledger`` (BentoML's adaptive batching merges rows of several requests
+into one call, which therefore cannot know whose rows they are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipelines.credit_decision import confidence, decide
+from pipelines.credit_predict import (
+    LoadedModel,
+    PublishedPrediction,
+    band_probabilities,
+    transformed_inputs,
+)
+from pipelines.rating_bands import BANDS
+from pipelines.reason_codes import reason_codes
+from senim.config import ScoringParams
+from serving.credit_schemas import CreditApplication, CreditScore, Lineage, ReasonCode, to_frame
+
+# The request id is not known where rows are scored; the ledger replaces this.
+UNSTAMPED_REQUEST_ID = "-"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What ``GET /v1/models`` says about the model being served."""
+
+    model_name: str
+    model_version: str
+    bento_tag: str
+    alias: str | None
+    run_id: str | None
+    data_version: str | None
+    git_commit: str | None
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CreditScorer:
+    loaded: LoadedModel
+    card: ModelCard
+    scoring: ScoringParams
+
+    def score(self, applications: Sequence[CreditApplication]) -> list[CreditScore]:
+        """One answer per application, in order (an empty sequence gives an empty list)."""
+        if not applications:
+            return []
+        import sklearn
+
+        features = to_frame(applications)
+        model = self.loaded.model
+        # The request schema already refused NaN and infinity: skip re-checking them.
+        with sklearn.config_context(assume_finite=True):
+            transformed = transformed_inputs(model, features)
+            proba = band_probabilities(model, features, transformed=transformed)
+            reasons = reason_codes(
+                model,
+                features,
+                top=self.scoring.top_reasons,
+                transformed=transformed,
+                xgboost_contributions=self.scoring.xgboost_contributions,
+            )
+        published = PublishedPrediction.of(proba)
+        lineage = Lineage(
+            model_name=self.card.model_name,
+            model_version=self.card.model_version,
+            run_id=self.card.run_id,
+            data_version=self.card.data_version,
+            request_id=UNSTAMPED_REQUEST_ID,
+        )
+        results = []
+        for row, why in enumerate(reasons):
+            probabilities = dict(zip(BANDS, published.probabilities[row].tolist(), strict=True))
+            score = float(published.scores[row])
+            code = int(published.band_codes[row])
+            results.append(
+                CreditScore(
+                    rating_band=BANDS[code],
+                    band_code=code,
+                    probabilities=probabilities,
+                    score=score,
+                    confidence=round(confidence(published.probabilities[row]), 6),
+                    decision=decide(score, self.scoring),
+                    reasons=[
+                        ReasonCode(**{**r, "contribution": round(r["contribution"], 4)})
+                        for r in why
+                    ],
+                    lineage=lineage,
+                )
+            )
+        return results

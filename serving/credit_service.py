@@ -1,0 +1,90 @@
+"""The credit scoring service (BentoML, new-style service API).
+
+Routes:
+
+- ``POST /v1/credit/score``: one application -> band, probabilities, 0-100 score,
+  confidence, approve/review/reject, reason codes and lineage.
+- ``POST /v1/credit/score_batch``: ``{"applications": [...]}``, adaptive batching on.
+- ``GET /v1/models``: the model being served.
+- ``/auth/*``: the auth API; ``/livez``, ``/readyz``, ``/docs`` (OpenAPI) from BentoML.
+
+Every ``/v1/*`` request passes, outermost first: ``GuardMiddleware`` (body limit, pickle
+refused, request id), ``AuthMiddleware`` (API key or JWT, the route's permission, per-key
+rate limit) and ``ScoringLedger`` (JSON only, batch limit, request id in the lineage,
+prediction log). The model and the auth runtime load in the background: ``/readyz`` is
+503 until both are up (see ``serving.credit_serving_state``).
+
+Serve a deployed Bento with ``senim serve credit``; from source,
+``bentoml serve serving.credit_service:CreditService``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from pydantic import Field
+
+from auth.asgi import GuardMiddleware
+from serving.credit_schemas import MAX_BATCH, CreditApplication, CreditScore
+from serving.credit_scoring import CreditScorer
+from serving.credit_serving_state import CreditServingState
+from serving.platform_app import LazyPlatformApp, ServingAuth
+from serving.scoring_ledger import ScoringLedger
+
+# One per worker process; empty until the service instance starts loading it.
+STATE = CreditServingState()
+
+# Room for a full batch (MAX_BATCH applications of about 1 KB); the mounted auth API
+# applies its own, smaller auth.max_body_bytes.
+MAX_BODY_BYTES = 2 * 1_048_576
+# Adaptive batching: BentoML's CorkDispatcher answers 503 to a request it cannot serve
+# within this budget, so it is set well above a full batch's scoring time.
+BATCH_MAX_LATENCY_MS = 10_000
+
+ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+@bentoml.service(
+    name="credit-service",
+    traffic={"timeout": 30},
+)
+@bentoml.asgi_app(LazyPlatformApp(STATE), path="/")
+class CreditService:
+    def __init__(self) -> None:
+        STATE.start()
+
+    def __is_ready__(self) -> bool:
+        return STATE.ready
+
+    @bentoml.on_shutdown
+    def _close(self) -> None:
+        STATE.close()
+
+    @bentoml.api(route="/v1/credit/score")
+    def score(self, application: CreditApplication, /) -> CreditScore:
+        """Score one application."""
+        (result,) = _scorer().score([application])
+        return result
+
+    @bentoml.api(
+        route="/v1/credit/score_batch",
+        batchable=True,
+        max_batch_size=MAX_BATCH,
+        max_latency_ms=BATCH_MAX_LATENCY_MS,
+    )
+    def score_batch(self, applications: ApplicationList) -> list[CreditScore]:
+        """Score many applications; answers come back in the order sent."""
+        return _scorer().score(applications)
+
+
+def _scorer() -> CreditScorer:
+    if STATE.loaded is None:
+        raise ServiceUnavailable("the model is still loading")
+    return STATE.loaded.scorer
+
+
+CreditService.add_asgi_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)
+CreditService.add_asgi_middleware(ServingAuth, state=STATE)
+CreditService.add_asgi_middleware(ScoringLedger, context=STATE.ledger)

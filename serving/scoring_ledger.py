@@ -1,0 +1,205 @@
+"""ASGI middleware around the scoring routes: what one HTTP request adds to the scores.
+
+For every ``POST`` under ``/v1/credit/`` it
+
+- refuses a body that is not JSON (415) and a batch over ``scoring.max_batch`` (400,
+  naming ``applications``), before any model work;
+- stamps the request id into each answer's lineage (the scoring code cannot know it:
+  adaptive batching merges several requests' rows into one model call);
+- writes one prediction log event per request, answered or refused, with caller,
+  inputs (hashed, or stored per config), a per-row summary, model version and latency.
+
+The prediction log only enqueues, so the response never waits on the database.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from auth.asgi import ASGIApp, Receive, Scope, Send, send_json
+from serving.prediction_log import PredictionEvent, PredictionLog
+
+BATCH_SUFFIX = "/score_batch"
+_SUMMARY_FIELDS = ("rating_band", "score", "decision")
+_MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class LedgerContext:
+    """What the ledger needs from a loaded service."""
+
+    prediction_log: PredictionLog
+    max_batch: int
+    model_name: str
+    model_version: str
+    data_version: str | None
+
+
+class ScoringLedger:
+    def __init__(
+        self,
+        app: ASGIApp,
+        context: Callable[[], LedgerContext | None],
+        prefix: str = "/v1/credit/",
+    ) -> None:
+        self.app = app
+        self.context = context
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith(self.prefix)
+        ):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        context = self.context()
+        if context is None:
+            await send_json(
+                send, 503, {"error": "not_ready", "message": "the model is still loading"}
+            )
+            return
+        content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            await send_json(
+                send,
+                415,
+                {
+                    "error": "unsupported_media_type",
+                    "message": f"send application/json, not {content_type or 'no content type'}",
+                },
+            )
+            return
+        body = await _read_body(receive)
+        inputs = _applications(body, scope["path"])
+        if scope["path"].endswith(BATCH_SUFFIX) and len(inputs) > context.max_batch:
+            refusal = _too_many(len(inputs), context.max_batch)
+            await send_json(send, 400, refusal)
+            self._record(context, scope, inputs, [], started, 400, json.dumps(refusal))
+            return
+        status, headers, payload = await _call(self.app, scope, body, receive)
+        outputs: list[dict[str, Any]] = []
+        if status == 200:
+            payload, outputs = _stamped(payload, scope["state"].get("request_id", ""))
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        error = None if status == 200 else payload.decode("utf-8", "replace")
+        self._record(context, scope, inputs, outputs, started, status, error)
+
+    def _record(
+        self,
+        context: LedgerContext,
+        scope: Scope,
+        inputs: list[Any],
+        outputs: list[dict[str, Any]],
+        started: float,
+        status: int,
+        error: str | None,
+    ) -> None:
+        principal = scope.get("state", {}).get("principal")
+        context.prediction_log.record(
+            PredictionEvent(
+                caller=getattr(principal, "label", "anonymous"),
+                endpoint=scope["path"],
+                model_name=context.model_name,
+                model_version=context.model_version,
+                data_version=context.data_version,
+                inputs=inputs,
+                outputs=outputs,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status="ok" if status == 200 else "error",
+                error=None if error is None else f"HTTP {status}: {error[:_MAX_ERROR_CHARS]}",
+                request_id=scope.get("state", {}).get("request_id"),
+            )
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _applications(body: bytes, path: str) -> list[Any]:
+    """The submitted applications as sent, for the log; [] when the body is not JSON."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return []
+    if path.endswith(BATCH_SUFFIX):
+        found = parsed.get("applications") if isinstance(parsed, dict) else None
+        return found if isinstance(found, list) else []
+    return [parsed]
+
+
+def _too_many(count: int, limit: int) -> dict[str, Any]:
+    return {
+        "error": "1 validation error for score_batch",
+        "detail": [
+            {
+                "type": "too_long",
+                "loc": ["applications"],
+                "msg": f"at most {limit} applications per request (scoring.max_batch), got {count}",
+            }
+        ],
+    }
+
+
+async def _call(
+    app: ASGIApp, scope: Scope, body: bytes, upstream: Receive
+) -> tuple[int, list, bytes]:
+    """Run ``app`` on ``body`` and collect its whole response.
+
+    After the body, ``receive`` waits on the real connection: a streaming response
+    listens for the client's disconnect there and must not be told of one too early.
+    """
+    sent = False
+    status, headers, chunks = 500, [], []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await upstream()
+
+    async def collect(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return status, headers, b"".join(chunks)
+
+
+def _stamped(payload: bytes, request_id: str) -> tuple[bytes, list[dict[str, Any]]]:
+    """The response with ``lineage.request_id`` set on every answer, and its summary."""
+    answer = json.loads(payload)
+    answers = answer if isinstance(answer, list) else [answer]
+    for one in answers:
+        one["lineage"]["request_id"] = request_id
+    summary = [{key: one[key] for key in _SUMMARY_FIELDS} for one in answers]
+    return json.dumps(answer, separators=(",", ":")).encode(), summary
