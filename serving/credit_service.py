@@ -35,6 +35,9 @@ from serving.scoring_ledger import ScoringLedger
 
 # One per worker process; empty until the service instance starts loading it.
 STATE = CreditServingState()
+# The auth API and GET /v1/models; mounted at both prefixes, so BentoML's own routes
+# (/docs, /docs.json, /livez, ...) stay reachable.
+PLATFORM_APP = LazyPlatformApp(STATE)
 
 # Room for a full batch (MAX_BATCH applications of about 1 KB); the mounted auth API
 # applies its own, smaller auth.max_body_bytes.
@@ -50,7 +53,8 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
     name="credit-service",
     traffic={"timeout": 30},
 )
-@bentoml.asgi_app(LazyPlatformApp(STATE), path="/")
+@bentoml.asgi_app(PLATFORM_APP, path="/auth")
+@bentoml.asgi_app(PLATFORM_APP, path="/v1")
 class CreditService:
     def __init__(self) -> None:
         STATE.start()

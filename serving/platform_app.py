@@ -61,7 +61,7 @@ class LazyPlatformApp:
                 await send_json(send, exc.status, exc.to_dict())
                 return
             self._app = build_platform_app(runtime, self.state)
-        # Mounted at "/": route on the full path, as the auth API declares its routes.
+        # Mounted under a prefix: route on the full path, as the auth API declares it.
         await self._app({**scope, "root_path": ""}, receive, send)
 
 

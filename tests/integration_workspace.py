@@ -50,7 +50,7 @@ FAST_PARAMS: dict = {
 def write_params(workspace: Path, **sections: dict) -> Path:
     merged = {k: dict(v) for k, v in FAST_PARAMS.items()}
     for section, values in sections.items():
-        merged[section] = {**merged[section], **values}
+        merged[section] = {**merged.get(section, {}), **values}
     path = workspace / "params.yaml"
     path.write_text(yaml.safe_dump(merged, sort_keys=False))
     return path

@@ -1,0 +1,152 @@
+"""Run the credit service as a real server process for tests, and talk to it.
+
+``running_credit_server`` starts ``senim serve credit`` (a deployed Bento) or
+``bentoml serve serving.credit_service:CreditService`` (from source) on a free loopback
+port, waits for ``/readyz`` (or only ``/livez`` when told not to expect readiness) and
+stops it afterwards; on a start-up failure the server's log is in the error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from auth import accounts, machine_keys
+from auth.runtime import AuthRuntime, RequestMeta
+from auth.tokens import issue_access_token
+
+PASSWORD = "orbit-lantern-velvet-42"
+ADMIN = "serving-admin"
+TEST_META = RequestMeta(ip="local", user_agent="pytest", device_fingerprint="pytest")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_credit_server(
+    command: list[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    port: int,
+    *,
+    expect_ready: bool = True,
+    timeout_s: float = 120.0,
+) -> Iterator[ServerProcess]:
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole server (workers too) stops together
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        _wait(server, "/readyz" if expect_ready else "/livez", timeout_s)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait(server: ServerProcess, path: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server not answering {path} after {timeout_s:g}s:\n{server.log()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def senim_command(*args: str) -> list[str]:
+    """The ``senim`` console script of the running interpreter's environment."""
+    return [str(Path(sys.executable).parent / "senim"), *args]
+
+
+class Callers:
+    """Keys and users in the server's auth database, made from the test process."""
+
+    def __init__(self, runtime: AuthRuntime) -> None:
+        self.runtime = runtime
+        self.admin = accounts.create_user(
+            runtime, ADMIN, PASSWORD, ["admin"], TEST_META, actor_id=None
+        )
+
+    def key(self, role: str = "service", name: str = "test") -> tuple[str, str]:
+        """A fresh API key ``(key, prefix)`` with ``role``."""
+        created = machine_keys.create_key(
+            self.runtime, name, role, TEST_META, actor_id=self.admin.id, actor_roles=("admin",)
+        )
+        return created.key, created.view.prefix
+
+    def revoke(self, prefix: str) -> None:
+        machine_keys.revoke_key(
+            self.runtime, prefix, TEST_META, actor_id=self.admin.id, actor_roles=("admin",)
+        )
+
+    def user_token(self, username: str, roles: list[str], *, mfa: bool = True) -> str:
+        """An access token for a new user with ``roles`` (2FA done when ``mfa``)."""
+        user = accounts.create_user(
+            self.runtime,
+            username,
+            PASSWORD,
+            roles,
+            TEST_META,
+            actor_id=self.admin.id,
+            actor_roles=("admin",),
+        )
+        return issue_access_token(
+            self.runtime.tokens,
+            subject=user.id,
+            roles=roles,
+            now=self.runtime.now(),
+            extra={"mfa": mfa},
+        ).token
+
+    def prediction_rows(self, request_id: str) -> list[dict]:
+        from serving.prediction_log_model import PredictionLogRecord
+
+        table = PredictionLogRecord.__table__
+        with self.runtime.engine.connect() as connection:
+            rows = connection.execute(sa.select(table).where(table.c.request_id == request_id))
+            return [dict(row._mapping) for row in rows]
