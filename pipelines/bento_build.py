@@ -74,7 +74,9 @@ def included_files(root: Path, include: list[str], exclude: list[str] = ()) -> l
     for pattern in include:
         files.update(p for p in root.glob(pattern) if p.is_file())
     for pattern in exclude:
-        files.difference_update(root.glob(pattern))
+        for excluded in root.glob(pattern):
+            # A folder pattern (``**/__pycache__``) excludes everything under it.
+            files.difference_update([p for p in files if p == excluded or excluded in p.parents])
     return sorted(files)
 
 

@@ -56,11 +56,18 @@ def band_probabilities(
     With ``transformed`` (``transformed_inputs(model, features)``), only the final
     estimator runs; the numbers are the pipeline's own, bit for bit.
     """
-    if transformed is None:
-        raw = model.predict_proba(features)
-    else:
-        raw = model.steps[-1][1].predict_proba(transformed)
-    proba = np.zeros((len(features), len(BANDS)))
+    if transformed is not None:
+        return final_probabilities(model, transformed)
+    return _by_band_code(model, model.predict_proba(features))
+
+
+def final_probabilities(model: Any, transformed: np.ndarray) -> np.ndarray:
+    """``band_probabilities`` from ``transformed_inputs``: only the final estimator runs."""
+    return _by_band_code(model, model.steps[-1][1].predict_proba(transformed))
+
+
+def _by_band_code(model: Any, raw: np.ndarray) -> np.ndarray:
+    proba = np.zeros((len(raw), len(BANDS)))
     for column, code in enumerate(model.classes_):
         proba[:, int(code)] = raw[:, column]
     return proba

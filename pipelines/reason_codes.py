@@ -31,6 +31,7 @@ no sector for the linear model, the value being unknown for occlusion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
@@ -114,6 +115,28 @@ def reason_codes(
     step's output for ``features`` when the caller already has it (a service computes
     it once for both the probabilities and the reasons).
     """
+    frame = features.loc[:, list(FEATURE_COLUMNS)]
+    return explain_rows(
+        fitted,
+        frame.loc[:, list(RATIO_COLUMNS)].to_numpy(dtype=float),
+        frame[SECTOR].tolist(),
+        top=top,
+        transformed=transformed,
+        xgboost_contributions=xgboost_contributions,
+    )
+
+
+def explain_rows(
+    fitted: Any,
+    ratios: np.ndarray,
+    sectors: Sequence[Any],
+    *,
+    top: int = 5,
+    transformed: np.ndarray | None = None,
+    xgboost_contributions: XGBoostContributions = "exact",
+) -> list[list[Reason]]:
+    """``reason_codes`` from arrays, without a DataFrame where the method needs none:
+    ``ratios`` is (n, 25) in RATIO_COLUMNS order and ``sectors`` has n names."""
     # Imported here so the request schemas can share this module's types without paying
     # seconds of scikit-learn and XGBoost imports.
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
@@ -127,13 +150,12 @@ def reason_codes(
         raise ValueError(
             f"xgboost_contributions must be 'exact' or 'approximate', got {xgboost_contributions!r}"
         )
-    frame = features.loc[:, list(FEATURE_COLUMNS)]
-    if frame.empty:
+    if len(ratios) == 0:
         return []
     model = fitted.named_steps["model"]
     explained = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
     if isinstance(model, (XGBClassifier, LogisticRegression, *explained)) and transformed is None:
-        transformed = fitted.named_steps["preprocess"].transform(frame)
+        transformed = fitted.named_steps["preprocess"].transform(_frame(ratios, sectors))
     if isinstance(model, XGBClassifier):
         approximate = xgboost_contributions == "approximate"
         method: ReasonMethod = "xgboost_approx_contribs" if approximate else "xgboost_pred_contribs"
@@ -146,13 +168,17 @@ def reason_codes(
         by_feature = _collapse_sectors(_tree_path_contributions(fitted, transformed))
     else:
         method = "occlusion"
-        by_feature = _occlusion_contributions(fitted, frame)
-    ratios = frame.loc[:, list(RATIO_COLUMNS)].to_numpy(dtype=float)
-    sectors = frame[SECTOR].tolist()
+        by_feature = _occlusion_contributions(fitted, _frame(ratios, sectors))
     return [
         _top_reasons(ratios[row], sectors[row], by_feature[row], method, top)
-        for row in range(len(frame))
+        for row in range(len(ratios))
     ]
+
+
+def _frame(ratios: np.ndarray, sectors: Sequence[Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(np.asarray(ratios, dtype=float), columns=list(RATIO_COLUMNS))
+    frame[SECTOR] = pd.Series(list(sectors), dtype=object)
+    return frame
 
 
 def _score_gradient(margins: np.ndarray, codes: np.ndarray) -> np.ndarray:

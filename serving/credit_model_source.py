@@ -86,10 +86,8 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
         model = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     except Exception as exc:  # noqa: BLE001 - any load failure means "not servable", said why
         raise RegistryError(f"cannot load {tag}: {str(exc).splitlines()[0][:300]}") from None
-    scorer = CreditScorer(
-        loaded=LoadedModel(model=model, uri=str(stored.tag), version=card.model_version),
-        card=card,
-        scoring=scoring,
+    scorer = CreditScorer.build(
+        LoadedModel(model=model, uri=str(stored.tag), version=card.model_version), card, scoring
     )
     _smoke_test(scorer)
     return scorer

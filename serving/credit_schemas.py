@@ -120,6 +120,17 @@ _FIELD_OF_COLUMN: dict[str, str] = {
 }
 
 
+_RATIO_FIELDS: tuple[str, ...] = tuple(_FIELD_OF_COLUMN[column] for column in RATIO_COLUMNS)
+
+
+def ratio_matrix(applications: Sequence[CreditApplication]) -> np.ndarray:
+    """(n, 25) float64, RATIO_COLUMNS order: the ratios without building a DataFrame."""
+    return np.array(
+        [[getattr(app, name) for name in _RATIO_FIELDS] for app in applications],
+        dtype=np.float64,
+    ).reshape(len(applications), len(_RATIO_FIELDS))
+
+
 def to_frame(applications: Sequence[CreditApplication]) -> pd.DataFrame:
     """The model's input: FEATURE_COLUMNS in order, ratios float64, Sector as text."""
     columns: dict[str, Any] = {

@@ -19,13 +19,21 @@ from pipelines.credit_decision import confidence, decide
 from pipelines.credit_predict import (
     LoadedModel,
     PublishedPrediction,
-    band_probabilities,
+    final_probabilities,
     transformed_inputs,
 )
 from pipelines.rating_bands import BANDS
-from pipelines.reason_codes import reason_codes
+from pipelines.reason_codes import explain_rows
 from senim.config import ScoringParams
-from serving.credit_schemas import CreditApplication, CreditScore, Lineage, ReasonCode, to_frame
+from serving.compiled_preprocess import CompiledPreprocess
+from serving.credit_schemas import (
+    CreditApplication,
+    CreditScore,
+    Lineage,
+    ReasonCode,
+    ratio_matrix,
+    to_frame,
+)
 
 # The request id is not known where rows are scored; the ledger replaces this.
 UNSTAMPED_REQUEST_ID = "-"
@@ -50,6 +58,13 @@ class CreditScorer:
     loaded: LoadedModel
     card: ModelCard
     scoring: ScoringParams
+    # The preprocessing as numpy (verified against the pipeline's); None: use the pipeline.
+    compiled: CompiledPreprocess | None = None
+
+    @classmethod
+    def build(cls, loaded: LoadedModel, card: ModelCard, scoring: ScoringParams) -> CreditScorer:
+        preprocess = loaded.model.named_steps.get("preprocess")
+        return cls(loaded, card, scoring, CompiledPreprocess.compile(preprocess))
 
     def score(self, applications: Sequence[CreditApplication]) -> list[CreditScore]:
         """One answer per application, in order (an empty sequence gives an empty list)."""
@@ -57,15 +72,19 @@ class CreditScorer:
             return []
         import sklearn
 
-        features = to_frame(applications)
         model = self.loaded.model
+        ratios, sectors = ratio_matrix(applications), [app.sector for app in applications]
         # The request schema already refused NaN and infinity: skip re-checking them.
         with sklearn.config_context(assume_finite=True):
-            transformed = transformed_inputs(model, features)
-            proba = band_probabilities(model, features, transformed=transformed)
-            reasons = reason_codes(
+            if self.compiled is not None:
+                transformed = self.compiled.transform(ratios, sectors)
+            else:
+                transformed = transformed_inputs(model, to_frame(applications))
+            proba = final_probabilities(model, transformed)
+            reasons = explain_rows(
                 model,
-                features,
+                ratios,
+                sectors,
                 top=self.scoring.top_reasons,
                 transformed=transformed,
                 xgboost_contributions=self.scoring.xgboost_contributions,

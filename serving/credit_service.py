@@ -3,7 +3,8 @@
 Routes:
 
 - ``POST /v1/credit/score``: one application -> band, probabilities, 0-100 score,
-  confidence, approve/review/reject, reason codes and lineage.
+  confidence, approve/review/reject, reason codes and lineage. Concurrent requests are
+  scored together (``serving.micro_batcher``).
 - ``POST /v1/credit/score_batch``: ``{"applications": [...]}``, adaptive batching on.
 - ``GET /v1/models``: the model being served.
 - ``/auth/*``: the auth API; ``/livez``, ``/readyz``, ``/docs`` (OpenAPI) from BentoML.
@@ -30,6 +31,7 @@ from auth.asgi import GuardMiddleware
 from serving.credit_schemas import MAX_BATCH, CreditApplication, CreditScore
 from serving.credit_scoring import CreditScorer
 from serving.credit_serving_state import CreditServingState
+from serving.micro_batcher import MicroBatcher
 from serving.platform_app import LazyPlatformApp, ServingAuth
 from serving.scoring_ledger import ScoringLedger
 
@@ -57,6 +59,7 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
 @bentoml.asgi_app(PLATFORM_APP, path="/v1")
 class CreditService:
     def __init__(self) -> None:
+        self._batcher: MicroBatcher[CreditApplication, CreditScore] | None = None
         STATE.start()
 
     def __is_ready__(self) -> bool:
@@ -67,10 +70,11 @@ class CreditService:
         STATE.close()
 
     @bentoml.api(route="/v1/credit/score")
-    def score(self, application: CreditApplication, /) -> CreditScore:
+    async def score(self, application: CreditApplication, /) -> CreditScore:
         """Score one application."""
-        (result,) = _scorer().score([application])
-        return result
+        if self._batcher is None:  # made on the worker's event loop, on first use
+            self._batcher = MicroBatcher(lambda apps: _scorer().score(apps), MAX_BATCH)
+        return await self._batcher.submit(application)
 
     @bentoml.api(
         route="/v1/credit/score_batch",

@@ -84,6 +84,9 @@ class CreditServingState:
                     return
                 delay = min(delay * 2, MAX_RETRY_S)
                 continue
+            if self._stop.is_set():  # closed while loading: never publish, release it
+                _release(loaded)
+                return
             self.loaded = loaded
             self.last_error = None
             card = loaded.scorer.card
@@ -106,10 +109,14 @@ class CreditServingState:
         self._stop.set()
         loaded, self.loaded = self.loaded, None
         if loaded is not None:
-            try:
-                loaded.prediction_log.close()
-            finally:
-                loaded.runtime.close()
+            _release(loaded)
+
+
+def _release(loaded: Loaded) -> None:
+    try:
+        loaded.prediction_log.close()
+    finally:
+        loaded.runtime.close()
 
 
 def load_from_environment() -> Loaded:

@@ -15,6 +15,7 @@ The prediction log only enqueues, so the response never waits on the database.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any
 
 from auth.asgi import ASGIApp, Receive, Scope, Send, send_json
 from serving.prediction_log import PredictionEvent, PredictionLog
+
+logger = logging.getLogger(__name__)
 
 BATCH_SUFFIX = "/score_batch"
 _SUMMARY_FIELDS = ("rating_band", "score", "decision")
@@ -65,16 +68,15 @@ class ScoringLedger:
                 send, 503, {"error": "not_ready", "message": "the model is still loading"}
             )
             return
+        state = scope.setdefault("state", {})
         content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
         if content_type != "application/json":
-            await send_json(
-                send,
-                415,
-                {
-                    "error": "unsupported_media_type",
-                    "message": f"send application/json, not {content_type or 'no content type'}",
-                },
-            )
+            refusal = {
+                "error": "unsupported_media_type",
+                "message": f"send application/json, not {content_type or 'no content type'}",
+            }
+            await send_json(send, 415, refusal)
+            self._record(context, scope, [], [], started, 415, json.dumps(refusal))
             return
         body = await _read_body(receive)
         inputs = _applications(body, scope["path"])
@@ -85,13 +87,18 @@ class ScoringLedger:
             return
         status, headers, payload = await _call(self.app, scope, body, receive)
         outputs: list[dict[str, Any]] = []
+        error = None if status == 200 else payload.decode("utf-8", "replace")
         if status == 200:
-            payload, outputs = _stamped(payload, scope["state"].get("request_id", ""))
+            try:
+                payload, outputs = _stamped(payload, state.get("request_id", ""))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # Never expected from the scoring routes; sent as it came, logged as wrong.
+                logger.error("scoring answer without a stampable lineage: %s", exc)
+                error = f"answer without lineage: {exc}"
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        error = None if status == 200 else payload.decode("utf-8", "replace")
         self._record(context, scope, inputs, outputs, started, status, error)
 
     def _record(
@@ -115,7 +122,7 @@ class ScoringLedger:
                 inputs=inputs,
                 outputs=outputs,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if status == 200 else "error",
+                status="ok" if status == 200 and error is None else "error",
                 error=None if error is None else f"HTTP {status}: {error[:_MAX_ERROR_CHARS]}",
                 request_id=scope.get("state", {}).get("request_id"),
             )

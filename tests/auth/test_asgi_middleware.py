@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from auth.asgi import AuthMiddleware, GuardMiddleware
-from auth.errors import AuthError
+from auth.errors import AuthError, AuthUnavailable
 from auth.fastapi_deps import auth_error_handler, require_permission
 from auth.permissions import Permission
 from auth.principals import Principal
@@ -222,3 +222,118 @@ def test_given_a_pickle_content_type_when_guarded_then_415_and_the_app_never_run
     sent = _call(guard, [b"\x80\x04."], [(b"content-type", b"application/vnd.bentoml+pickle")])
 
     assert sent[0]["status"] == 415 and inner.bodies == []
+
+
+# --- AuthMiddleware: permissions by path prefix, and a runtime built later ---------------
+
+REQUIRED = (
+    ("/v1/credit/", Permission.SCORE),
+    ("/v1/credit/admin", Permission.MANAGE_USERS),  # shadowed: the prefix above wins
+    ("/v1/promote", Permission.PROMOTE_MODEL),
+)
+
+
+def _guarded_echo(runtime, required=REQUIRED):
+    """An app behind AuthMiddleware alone: echoes the principal it finds in the scope."""
+    app = FastAPI()
+    app.state.calls = 0
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST"])
+    def echo(request: Request) -> dict:
+        app.state.calls += 1
+        principal = request.scope["state"]["principal"]
+        return {"label": principal.label, "roles": list(principal.roles)}
+
+    app.add_middleware(AuthMiddleware, runtime=runtime, required=required)
+    return app
+
+
+def test_given_a_key_without_the_prefix_permission_when_calling_then_403_and_an_audited_denial(
+    auth, admin
+):
+    """The middleware itself enforces the route's permission, before the handler runs."""
+    app = _guarded_echo(auth.runtime)
+    client = TestClient(app)
+
+    denied = client.post("/v1/promote", headers=_service_key(auth, admin))
+
+    assert denied.status_code == 403 and denied.json()["error"] == "forbidden"
+    assert "www-authenticate" not in denied.headers
+    assert app.state.calls == 0
+    rows = auth.audit(action="authorize:promote_model", outcome="denied")
+    assert len(rows) == 1 and rows[0].resource == "/v1/promote"
+    assert rows[0].actor.startswith("key:")
+
+
+def test_given_a_role_with_the_prefix_permission_when_calling_then_the_principal_is_in_the_scope(
+    auth, admin
+):
+    client = TestClient(_guarded_echo(auth.runtime))
+    reviewer = auth.enrolled_user(admin, "rev-rhea", ["reviewer"])
+
+    service = client.post("/v1/credit/score", headers=_service_key(auth, admin))
+    promoted = client.post("/v1/promote", headers=reviewer.auth)
+
+    assert service.status_code == 200 and service.json()["roles"] == ["service"]
+    assert promoted.status_code == 200 and promoted.json()["label"] == reviewer.user_id
+    assert client.post("/v1/credit/score", headers=reviewer.auth).status_code == 403
+
+
+def test_given_overlapping_prefixes_when_calling_then_the_first_match_decides(auth, admin):
+    """/v1/credit/admin matches /v1/credit/ first, so SCORE is enough there."""
+    client = TestClient(_guarded_echo(auth.runtime))
+
+    response = client.get("/v1/credit/admin/users", headers=_service_key(auth, admin))
+
+    assert response.status_code == 200
+    assert auth.audit(outcome="denied") == []
+
+
+def test_given_a_path_matching_no_required_prefix_when_calling_then_any_valid_caller_passes(
+    auth, admin
+):
+    """Protected but unlisted paths need authentication only, not a permission."""
+    client = TestClient(_guarded_echo(auth.runtime))
+    edge = _service_key(auth, admin, role="edge_device")  # holds neither SCORE nor READ_MODELS
+
+    allowed = client.get("/v1/models", headers=edge)
+    anonymous = client.get("/v1/models")
+
+    assert allowed.status_code == 200 and allowed.json()["roles"] == ["edge_device"]
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "not_authenticated"
+
+
+def test_given_a_runtime_callable_when_calling_then_it_is_asked_on_each_request(auth, admin):
+    """Servers that build the runtime after the middleware stack pass a zero-arg callable."""
+    asked: list[int] = []
+
+    def runtime():
+        asked.append(1)
+        return auth.runtime
+
+    client = TestClient(_guarded_echo(runtime))
+    key = _service_key(auth, admin)
+
+    assert client.post("/v1/credit/score", headers=key).status_code == 200
+    assert client.post("/v1/promote", headers=key).status_code == 403
+    assert len(asked) == 2
+
+
+def test_given_a_runtime_not_ready_when_calling_then_503_auth_unavailable_json():
+    """While the service is still starting, callers are told to retry, not that they
+    failed to authenticate; the handler never runs."""
+
+    def not_ready():
+        raise AuthUnavailable()
+
+    app = _guarded_echo(not_ready)
+    client = TestClient(app)
+
+    response = client.post("/v1/credit/score", headers={"X-API-Key": "sk_anything"})
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "auth_unavailable" and body["message"]
+    assert response.headers["content-type"] == "application/json"
+    assert "www-authenticate" not in response.headers
+    assert app.state.calls == 0

@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from models.credit_candidates import build_pipeline, feature_importance
 from pipelines.credit_metrics import score_from_proba
-from pipelines.credit_predict import band_probabilities
+from pipelines.credit_predict import band_probabilities, transformed_inputs
 from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
 from pipelines.reason_codes import FEATURE_LABELS, reason_codes
 from tests.models.credit_matrix import BAND, credit_matrix
@@ -281,3 +281,82 @@ def test_given_xgboost_when_one_row_is_explained_then_it_takes_under_20_ms(featu
         reason_codes(fitted["xgboost"], row)
         timings.append(time.perf_counter() - start)
     assert min(timings) < 0.020
+
+
+@pytest.mark.parametrize("family", list(METHODS))
+def test_given_transformed_inputs_when_explained_then_the_reasons_are_the_same(
+    family, features, fitted
+):
+    """The service hands over the preprocessing it already ran: reasons must not change."""
+    pipeline = fitted[family]
+    rows = features.iloc[:10]
+
+    with_transformed = reason_codes(
+        pipeline, rows, top=ALL, transformed=transformed_inputs(pipeline, rows)
+    )
+
+    assert with_transformed == reason_codes(pipeline, rows, top=ALL)
+
+
+def _xgboost_approx_terms(pipeline, rows: pd.DataFrame) -> np.ndarray:
+    matrix = xgb.DMatrix(pipeline.named_steps["preprocess"].transform(rows))
+    booster = pipeline.named_steps["model"].get_booster()
+    return booster.predict(matrix, pred_contribs=True, approx_contribs=True).astype(float)
+
+
+def test_given_approximate_xgboost_contributions_then_they_are_labelled_as_approximate(
+    features, fitted
+):
+    explained = reason_codes(
+        fitted["xgboost"], features.iloc[:10], top=ALL, xgboost_contributions="approximate"
+    )
+
+    methods = {reason["method"] for reasons in explained for reason in reasons}
+    assert methods == {"xgboost_approx_contribs"}
+
+
+def test_given_approximate_xgboost_contributions_then_they_add_up_to_the_score_less_the_bias(
+    features, fitted
+):
+    """Saabas terms add up to the margins like TreeSHAP's, so the same identity holds."""
+    pipeline = fitted["xgboost"]
+    contribs = _xgboost_approx_terms(pipeline, features)
+    matrix = xgb.DMatrix(pipeline.named_steps["preprocess"].transform(features))
+    margins = pipeline.named_steps["model"].get_booster().predict(matrix, output_margin=True)
+    np.testing.assert_allclose(contribs.sum(axis=2), margins, atol=1e-4)
+    bias_score = _softmax_score(contribs[:, :, -1], np.arange(6.0))
+
+    explained = reason_codes(pipeline, features, top=ALL, xgboost_contributions="approximate")
+
+    totals = np.array([sum(_by_feature(reasons).values()) for reasons in explained])
+    np.testing.assert_allclose(totals + bias_score, _scores(pipeline, features), atol=0.01)
+
+
+def test_given_approximate_xgboost_contributions_then_they_differ_from_the_exact_ones(
+    features, fitted
+):
+    """The option really switches method (else "approximate" would be a mislabel)."""
+    rows = features.iloc[:10]
+    exact = reason_codes(fitted["xgboost"], rows, top=ALL, xgboost_contributions="exact")
+    approx = reason_codes(fitted["xgboost"], rows, top=ALL, xgboost_contributions="approximate")
+
+    assert {r["method"] for reasons in exact for r in reasons} == {"xgboost_pred_contribs"}
+    assert [_by_feature(r) for r in exact] != [_by_feature(r) for r in approx]
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "decision_tree", "knn"])
+def test_given_a_non_xgboost_model_when_approximate_is_asked_then_its_own_method_is_used(
+    family, features, fitted
+):
+    """The option is about XGBoost only; other families explain themselves as before."""
+    rows = features.iloc[:5]
+
+    approx = reason_codes(fitted[family], rows, xgboost_contributions="approximate")
+
+    assert approx == reason_codes(fitted[family], rows)
+
+
+@pytest.mark.parametrize("bad", ["fast", "", "Exact", None])
+def test_given_an_unknown_xgboost_contributions_option_then_value_error(bad, features, fitted):
+    with pytest.raises(ValueError, match="xgboost_contributions"):
+        reason_codes(fitted["xgboost"], features.iloc[:1], xgboost_contributions=bad)

@@ -1,0 +1,408 @@
+"""Benchmark: the credit scoring service against its upper bound and against MLflow.
+
+One run, one machine, one registered model version, measured side by side:
+
+(a) in-process: the pipeline's own ``predict_proba`` on one row (the upper bound), and
+    Senim's whole scoring (probabilities, decision, reason codes) without HTTP;
+(b) the Bento served by ``senim serve credit``, auth on (an API key per request);
+(c) the same Bento with auth off (``SENIM_SERVING_INSECURE_NO_AUTH=1``);
+(d) ``mlflow models serve`` on the same registered version (``/invocations``).
+
+This process drives the load over loopback (aiohttp); each server is a separate process
+with one worker. Single-row traffic runs open-loop at fixed rates (latency counted from
+each request's scheduled send time, so a stalled server cannot hide its queue) and
+closed-loop for peak throughput; batch traffic is closed-loop. Errors are counted.
+
+    uv run python bench/serving.py --write-docs   # needs a champion: run `make run` first
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MARKER = "<!-- serving -->"
+
+
+@dataclass
+class Phase:
+    """One load phase's outcome: latencies in ms of the successful requests."""
+
+    name: str
+    seconds: float
+    sent: int = 0
+    errors: int = 0
+    rows_per_request: int = 1
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return (self.sent - self.errors) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def row(self, setup: str) -> list:
+        return [
+            setup,
+            self.name,
+            self.sent,
+            self.errors,
+            round(self.throughput, 1),
+            round(self.throughput * self.rows_per_request, 1),
+            round(self.percentile(50), 2),
+            round(self.percentile(95), 2),
+            round(self.percentile(99), 2),
+        ]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    single_url: str
+    batch_url: str
+    single: bytes
+    batch: bytes
+    batch_rows: int
+    headers: dict[str, str]
+
+
+# --- load generation -------------------------------------------------------------------
+
+
+async def _send(session, target: Target, body: bytes, *, batch: bool = False) -> bool:
+    url = target.batch_url if batch else target.single_url
+    try:
+        async with session.post(url, data=body, headers=target.headers) as response:
+            await response.read()
+            return response.status == 200
+    except Exception:  # noqa: BLE001 - a failed request is an error to count, not a crash
+        return False
+
+
+async def open_loop(target: Target, rate: float, seconds: float) -> Phase:
+    """``rate`` single-row requests per second on a fixed schedule."""
+    import aiohttp
+
+    phase = Phase(f"single @ {rate:g}/s", seconds)
+    total = int(rate * seconds)
+    connector = aiohttp.TCPConnector(limit=512)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter() + 0.2
+
+        async def one(i: int) -> None:
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            ok = await _send(session, target, target.single)
+            if ok:
+                phase.latencies.append((time.perf_counter() - scheduled) * 1000)
+            else:
+                phase.errors += 1
+
+        phase.sent = total
+        await asyncio.gather(*(one(i) for i in range(total)))
+    return phase
+
+
+async def closed_loop(
+    target: Target, concurrency: int, seconds: float, *, batch: bool = False
+) -> Phase:
+    """``concurrency`` clients sending back to back for ``seconds``."""
+    import aiohttp
+
+    rows = target.batch_rows if batch else 1
+    name = f"batch of {rows}, {concurrency} clients" if batch else f"single, {concurrency} clients"
+    phase = Phase(name, seconds, rows_per_request=rows)
+    body = target.batch if batch else target.single
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def client() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                ok = await _send(session, target, body, batch=batch)
+                phase.sent += 1
+                if ok:
+                    phase.latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    phase.errors += 1
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return phase
+
+
+def drive(target: Target, args) -> list[Phase]:
+    asyncio.run(closed_loop(target, 4, 3.0))  # warm-up, discarded
+    phases = [asyncio.run(open_loop(target, rate, args.seconds)) for rate in args.rates]
+    phases.append(asyncio.run(closed_loop(target, args.concurrency, args.seconds)))
+    phases.append(asyncio.run(closed_loop(target, 4, args.seconds, batch=True)))
+    return phases
+
+
+# --- servers ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(command: list[str], env: dict, probe: str, log: Path) -> subprocess.Popen:
+    import httpx
+
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[:4]} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(probe, timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{command[:4]} not ready:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- set-up ----------------------------------------------------------------------------
+
+
+def _applications(n: int) -> list[dict]:
+    """Synthetic applications the service accepts, in the corporate_rating schema."""
+    from pipelines.synthetic_credit import generate_credit_ratings
+    from senim.config import SyntheticParams
+    from serving.credit_schemas import CreditApplication
+
+    frame = generate_credit_ratings(SyntheticParams(seed=11, n_companies=400))
+    rows = frame.drop(columns=["Rating"]).to_dict("records")
+    valid = []
+    for row in rows:
+        try:
+            CreditApplication.model_validate(row)
+        except ValueError:
+            continue
+        valid.append(row)
+        if len(valid) == n:
+            break
+    return valid
+
+
+def _bench_home(source_env: dict, tmp: Path) -> dict:
+    """A SENIM_HOME for the servers, on the main store's registry; rate limits lifted so
+    the measurement is of throughput, not of the per-key limit."""
+    import yaml
+
+    from senim.environment import resolve_stores
+
+    stores = resolve_stores(source_env)
+    workspace = tmp / "workspace"
+    workspace.mkdir()
+    params = yaml.safe_load(stores.params_path.read_text())
+    params["auth"]["api_key_rate"] = {"burst": 10**9, "per_minute": 10**9}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return {
+        **source_env,
+        # `mlflow models serve` runs `uvicorn` from PATH.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{source_env.get('PATH', '')}",
+        "SENIM_HOME": str(tmp / "home"),
+        "SENIM_WORKSPACE": str(workspace),
+        "MLFLOW_TRACKING_URI": stores.tracking_uri,
+    }
+
+
+def _service_key(env: dict) -> str:
+    from auth import accounts, machine_keys
+    from auth.runtime import AuthRuntime, RequestMeta
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+
+    stores = resolve_stores(env)
+    runtime = AuthRuntime.build(load_params(stores.params_path).auth, stores.database_url,
+                                stores.home)  # fmt: skip
+    meta = RequestMeta(ip="local", user_agent="bench")
+    admin = accounts.create_user(runtime, "bench-admin", "orbit-lantern-velvet-42", ["admin"],
+                                 meta, actor_id=None)  # fmt: skip
+    key = machine_keys.create_key(runtime, "bench", "service", meta, actor_id=admin.id,
+                                  actor_roles=("admin",)).key  # fmt: skip
+    runtime.close()
+    return key
+
+
+def in_process(env: dict, applications: list[dict], seconds: float) -> list[list]:
+    """(a): the pipeline's predict_proba and Senim's scoring, one row at a time."""
+    import pandas as pd
+
+    from pipelines.credit_schema import FEATURE_COLUMNS
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+    from serving.credit_model_source import load_scorer, resolve_model_tag
+    from serving.credit_schemas import CreditApplication
+
+    stores = resolve_stores(env)
+    scorer = load_scorer(resolve_model_tag(stores, env), load_params(stores.params_path).scoring)
+    frames = [pd.DataFrame([app])[list(FEATURE_COLUMNS)] for app in applications]
+    parsed = [CreditApplication.model_validate(app) for app in applications]
+    rows = []
+    for name, call in (
+        ("pipeline predict_proba", lambda i: scorer.loaded.model.predict_proba(frames[i])),
+        ("Senim scoring, no HTTP", lambda i: scorer.score([parsed[i]])),
+    ):
+        phase = Phase("single, 1 thread", seconds)
+        deadline = time.perf_counter() + seconds
+        i = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            call(i % len(frames))
+            phase.latencies.append((time.perf_counter() - started) * 1000)
+            i += 1
+        phase.sent = i
+        rows.append(phase.row(f"(a) in-process: {name}"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per load phase")
+    parser.add_argument("--rates", type=float, nargs="+", default=[50.0, 100.0, 200.0])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--batch-rows", type=int, default=100)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    from pipelines.credit_schema import FEATURE_COLUMNS
+    from senim.environment import prepare_home, resolve_stores
+
+    source_env = dict(os.environ)
+    prepare_home(resolve_stores(source_env))
+    tmp = Path(tempfile.mkdtemp(prefix="senim-bench-serving-"))
+    env = _bench_home(source_env, tmp)
+    senim = str(Path(sys.executable).parent / "senim")
+    deployed = subprocess.run(
+        [senim, "deploy", "credit"], env=env, capture_output=True, text=True, check=False
+    )
+    if deployed.returncode != 0:
+        sys.exit(f"deploy failed (run `make run` first?): {deployed.stderr.strip()}")
+    os.environ.update(env)
+    prepare_home(resolve_stores(env))
+    key = _service_key(env)
+    version = json.loads((tmp / "home/deployments/credit.json").read_text())
+    version = version["deployments"][version["current"]]["mlflow_version"]
+
+    applications = _applications(max(200, args.batch_rows))
+    single = json.dumps(applications[0]).encode()
+    batch = json.dumps({"applications": applications[: args.batch_rows]}).encode()
+    json_headers = {"Content-Type": "application/json"}
+    table = in_process(env, applications, args.seconds)
+
+    setups = [
+        ("(b) Senim service, auth on", {}, {"X-API-Key": key}),
+        ("(c) Senim service, auth off", {"SENIM_SERVING_INSECURE_NO_AUTH": "1"}, {}),
+    ]
+    for name, extra_env, headers in setups:
+        port = _free_port()
+        process = _serve([senim, "serve", "credit", "--port", str(port)], {**env, **extra_env},
+                         f"http://127.0.0.1:{port}/readyz", tmp / f"{port}.log")  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}/v1/credit"
+            target = Target(name, base + "/score", base + "/score_batch", single, batch,
+                            args.batch_rows, {**json_headers, **headers})  # fmt: skip
+            phases = drive(target, args)
+        finally:
+            _stop(process)
+        table += [phase.row(name) for phase in phases]
+        print(*table[-len(phases) :], sep="\n", file=sys.stderr)
+
+    def frame_split(rows: list[dict]) -> bytes:
+        data = [[row[c] for c in FEATURE_COLUMNS] for row in rows]
+        return json.dumps(
+            {"dataframe_split": {"columns": list(FEATURE_COLUMNS), "data": data}}
+        ).encode()
+
+    port = _free_port()
+    mlflow = str(Path(sys.executable).parent / "mlflow")
+    process = _serve(
+        [mlflow, "models", "serve", "-m", f"models:/credit-rating/{version}", "-p", str(port),
+         "--env-manager", "local", "-w", "1"],
+        env, f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log",
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/invocations"
+        target = Target("(d) mlflow models serve", url, url, frame_split(applications[:1]),
+                        frame_split(applications[: args.batch_rows]), args.batch_rows,
+                        json_headers)  # fmt: skip
+        table += [phase.row(target.name) for phase in drive(target, args)]
+    finally:
+        _stop(process)
+
+    section = _section(table, version, args)
+    print(section)
+    if args.write_docs:
+        from bench.credit_quality import write_docs_section
+
+        write_docs_section(section, MARKER)
+
+
+def _section(table: list[list], version: str, args) -> str:
+    from tabulate import tabulate
+
+    from bench.credit_quality import machine_info
+
+    headers = ["setup", "traffic", "requests", "errors", "req/s", "rows/s",
+               "p50 ms", "p95 ms", "p99 ms"]  # fmt: skip
+    by = {(row[0], row[1]): row for row in table}
+    peak = {name: by[(name, f"single, {args.concurrency} clients")][4] for name in
+            ("(b) Senim service, auth on", "(c) Senim service, auth off",
+             "(d) mlflow models serve")}  # fmt: skip
+    at_200 = by.get(("(b) Senim service, auth on", "single @ 200/s"))
+    auth_cost = 1 - peak["(b) Senim service, auth on"] / peak["(c) Senim service, auth off"]
+    lines = [
+        "## Credit scoring service: throughput and latency",
+        "",
+        f"Machine: {machine_info()}",
+        f"Model: credit-rating version {version}; one server worker each; load from a separate",
+        f"process over loopback; {args.seconds:g} s per phase. `uv run python bench/serving.py`",
+        "",
+        tabulate(table, headers=headers, tablefmt="github"),
+        "",
+        f"- Auth cost at peak single-row throughput: {100 * auth_cost:.1f}% (target: under 10%).",
+        f"- p99 at 200 single-row requests/s, auth on: {at_200[8] if at_200 else 'n/a'} ms, "
+        f"{at_200[3] if at_200 else 'n/a'} errors (target: under 25 ms).",
+        f"- Peak single-row throughput vs `mlflow models serve`: "
+        f"{peak['(b) Senim service, auth on'] / peak['(d) mlflow models serve']:.2f}x "
+        "(target: at least 2x); MLflow returns bare class labels, Senim adds probabilities, "
+        "score, decision, reason codes, lineage and the prediction log.",
+        "",
+        MARKER,
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

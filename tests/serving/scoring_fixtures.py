@@ -1,0 +1,56 @@
+"""A quickly fitted credit pipeline and valid applications, for scorer tests without
+training a registry model (that is the slow ``trained_store`` fixture's job)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.credit_candidates import build_pipeline
+from pipelines.credit_predict import LoadedModel
+from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
+from senim.config import ScoringParams
+from serving.credit_schemas import CreditApplication
+from serving.credit_scoring import CreditScorer, ModelCard
+from tests.models.credit_matrix import BAND, credit_matrix
+
+CARD = ModelCard(
+    model_name="credit-rating",
+    model_version="3",
+    bento_tag="credit-rating:mlflow-v3",
+    alias="champion",
+    run_id="run-abc",
+    data_version="d41d8cd9",
+    git_commit="0123456",
+    metrics={"macro_f1": 0.5},
+)
+
+
+def fitted_xgboost(seed: int = 0):
+    """An XGBoost preprocess -> SMOTE -> model pipeline on a small table (well under 1 s).
+
+    Ratios are made non-negative so that rows of the same table are valid applications.
+    """
+    table = credit_matrix(50, seed=seed)
+    table[list(RATIO_COLUMNS)] = table[list(RATIO_COLUMNS)].abs()
+    pipeline = build_pipeline(
+        "xgboost", {"n_estimators": 20, "max_depth": 3}, knn_neighbors=5, smote_k=3, seed=0
+    )
+    return pipeline.fit(table[list(FEATURE_COLUMNS)], table[BAND].to_numpy()), table
+
+
+def applications(table: pd.DataFrame, rows: int) -> list[CreditApplication]:
+    """The first ``rows`` of ``table`` as validated applications (missing ratios set to 1)."""
+    out = []
+    for _, row in table.head(rows).iterrows():
+        ratios = {c: float(1.0 if np.isnan(row[c]) else row[c]) for c in RATIO_COLUMNS}
+        out.append(CreditApplication.model_validate({**ratios, SECTOR: row[SECTOR]}))
+    return out
+
+
+def scorer(model, scoring: ScoringParams | None = None) -> CreditScorer:
+    return CreditScorer(
+        loaded=LoadedModel(model=model, uri=CARD.bento_tag, version=CARD.model_version),
+        card=CARD,
+        scoring=scoring or ScoringParams(),
+    )

@@ -1,0 +1,122 @@
+"""CreditScorer: the service's numbers are the batch CLI's, with the decision, confidence,
+reason codes and lineage added, one answer per application in order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.credit_decision import decide
+from pipelines.credit_predict import predict_frame
+from pipelines.rating_bands import BANDS
+from pipelines.reason_codes import reason_codes
+from senim.config import ScoringParams
+from serving.credit_schemas import to_frame
+from serving.credit_scoring import UNSTAMPED_REQUEST_ID
+from tests.serving.scoring_fixtures import CARD, applications, fitted_xgboost, scorer
+
+
+@pytest.fixture(scope="module")
+def model_and_table():
+    return fitted_xgboost()
+
+
+@pytest.fixture(scope="module")
+def model(model_and_table):
+    return model_and_table[0]
+
+
+@pytest.fixture(scope="module")
+def apps(model_and_table):
+    return applications(model_and_table[1], 12)
+
+
+def test_given_applications_when_scored_then_one_answer_each_in_order(model, apps):
+    """Answers line up with the applications: the i-th answer is the i-th row's alone."""
+    credit = scorer(model)
+
+    together = credit.score(apps)
+    one_by_one = [credit.score([app])[0] for app in apps]
+
+    assert len(together) == len(apps)
+    assert [a.score for a in together] == [a.score for a in one_by_one]
+    assert [a.rating_band for a in together] == [a.rating_band for a in one_by_one]
+
+
+def test_given_no_applications_when_scored_then_the_answer_is_empty(model):
+    assert scorer(model).score([]) == []
+
+
+def test_given_applications_when_scored_then_the_numbers_equal_the_batch_cli(model, apps):
+    """`senim credit predict` and the service must publish the same band, probabilities
+    and score for the same model and rows."""
+    results = scorer(model).score(apps)
+    frame = predict_frame(scorer(model).loaded, to_frame(apps))
+
+    assert [r.rating_band for r in results] == frame["rating_band"].tolist()
+    assert [r.band_code for r in results] == frame["band_code"].tolist()
+    assert [r.score for r in results] == frame["score"].tolist()
+    for result, (_, row) in zip(results, frame.iterrows(), strict=True):
+        assert result.probabilities == {band: row[f"p_{band}"] for band in reversed(BANDS)}
+        assert list(result.probabilities) == list(reversed(BANDS))
+
+
+def test_given_thresholds_when_scored_then_each_decision_follows_decide(model, apps):
+    """Thresholds picked around the scores seen, so all three outcomes are exercised."""
+    scores = sorted(r.score for r in scorer(model).score(apps))
+    low, high = scores[len(scores) // 3], scores[2 * len(scores) // 3]
+    scoring = ScoringParams(reject_max_score=low, approve_min_score=high)
+
+    results = scorer(model, scoring).score(apps)
+
+    assert [r.decision for r in results] == [decide(r.score, scoring) for r in results]
+    assert {r.decision for r in results} == {"approve", "review", "reject"}
+
+
+def test_given_an_answer_then_confidence_is_its_largest_probability(model, apps):
+    for result in scorer(model).score(apps):
+        assert result.confidence == pytest.approx(max(result.probabilities.values()), abs=1e-5)
+        assert result.probabilities[result.rating_band] == max(result.probabilities.values())
+
+
+def test_given_an_answer_then_lineage_names_the_model_and_awaits_the_request_id(model, apps):
+    """The request id is the ledger's to stamp: the scorer leaves its placeholder."""
+    (result,) = scorer(model).score(apps[:1])
+
+    assert result.lineage.request_id == UNSTAMPED_REQUEST_ID
+    assert (result.lineage.model_name, result.lineage.model_version) == ("credit-rating", "3")
+    assert (result.lineage.run_id, result.lineage.data_version) == (
+        CARD.run_id,
+        CARD.data_version,
+    )
+
+
+@pytest.mark.parametrize("top", [0, 2, 5])
+def test_given_top_reasons_when_scored_then_at_most_that_many_reasons(model, apps, top):
+    results = scorer(model, ScoringParams(top_reasons=top)).score(apps)
+
+    assert all(len(r.reasons) <= top for r in results)
+    if top:
+        assert any(len(r.reasons) == top for r in results)
+
+
+@pytest.mark.parametrize("option", ["exact", "approximate"])
+def test_given_the_contributions_option_then_reasons_are_reason_codes_rounded(model, apps, option):
+    """The configured XGBoost method is used; contributions are rounded to 4 decimals."""
+    scoring = ScoringParams(xgboost_contributions=option, top_reasons=3)
+
+    results = scorer(model, scoring).score(apps)
+
+    expected = reason_codes(model, to_frame(apps), top=3, xgboost_contributions=option)
+    for result, reasons in zip(results, expected, strict=True):
+        assert [r.model_dump() for r in result.reasons] == [
+            {**r, "contribution": round(r["contribution"], 4)} for r in reasons
+        ]
+
+
+def test_given_the_frame_of_applications_then_it_is_what_the_model_was_trained_on(model, apps):
+    """The applications reach the model as FEATURE_COLUMNS rows: the same as the table's."""
+    frame = to_frame(apps)
+
+    assert isinstance(frame, pd.DataFrame) and len(frame) == len(apps)
+    assert list(frame.columns) == list(model.feature_names_in_)
