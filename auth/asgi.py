@@ -200,16 +200,22 @@ class AuthMiddleware:
             return
         meta = request_meta(scope, self.trusted_proxies)
         try:
-            # Database reads and hashing: off the event loop, like a sync FastAPI route.
-            principal = await run_in_threadpool(
+            runtime = self.runtime
+            call = (
                 _authorize,
-                self.runtime,
+                runtime,
                 _header(scope, b"authorization") or None,
                 _header(scope, b"x-api-key") or None,
                 meta,
                 self._permission_for(scope["path"]),
                 scope["path"],
             )
+            # A networked database's round trip must not stall the event loop; an
+            # embedded SQLite lookup is cheaper than the hop to a worker thread.
+            if runtime.local_database:
+                principal = call[0](*call[1:])
+            else:
+                principal = await run_in_threadpool(*call)
         except AuthError as exc:
             headers = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
             retry = getattr(exc, "retry_after", None)

@@ -118,6 +118,7 @@ def revoke_key(
             raise NotFound("no API key with that prefix")
         if record.revoked_at is None:
             record.revoked_at = runtime.now()
+        runtime.verified_keys.forget_prefix(prefix)
         view = _view(record)
     runtime.record(actor_id, "api_key:revoke", f"key:{prefix}", "success", meta)
     return view

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from auth.audit import AuditEvent, AuditLog
 from auth.db import make_engine, migrate, session_factory
+from auth.key_cache import VerifiedKeyCache
 from auth.keys import load_jwt_keys, load_secret_box
 from auth.lockout import LockoutPolicy
 from auth.passwords import PasswordService
@@ -57,6 +58,7 @@ class AuthRuntime:
     audit: AuditLog
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     engine: object = None
+    verified_keys: VerifiedKeyCache = field(default_factory=lambda: VerifiedKeyCache(0))
 
     @classmethod
     def build(
@@ -87,6 +89,7 @@ class AuthRuntime:
             audit=AuditLog(sessions),
             clock=clock or (lambda: datetime.now(UTC)),
             engine=engine,
+            verified_keys=VerifiedKeyCache(params.api_key_cache_seconds, clock=monotonic),
         )
 
     @classmethod
@@ -102,6 +105,13 @@ class AuthRuntime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def local_database(self) -> bool:
+        """True for SQLite: a lookup is a few tens of microseconds of local file I/O, cheap
+        enough to run on an event loop; a networked database is not."""
+        engine = self.engine if self.engine is not None else self.sessions.kw.get("bind")
+        return engine is not None and engine.dialect.name == "sqlite"
 
     def record(
         self,

@@ -34,6 +34,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MARKER = "<!-- serving -->"
+AUTH_ON, AUTH_OFF = "(b) Senim service, auth on", "(c) Senim service, auth off"
+MLFLOW = "(d) mlflow models serve"
 
 
 @dataclass
@@ -53,6 +55,12 @@ class Phase:
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def merge(self, other: Phase) -> Phase:
+        """One phase from interleaved rounds: counts and latencies pooled."""
+        return Phase(self.name, self.seconds + other.seconds, self.sent + other.sent,
+                     self.errors + other.errors, self.rows_per_request,
+                     self.latencies + other.latencies)  # fmt: skip
 
     def row(self, setup: str) -> list:
         return [
@@ -143,12 +151,28 @@ async def closed_loop(
     return phase
 
 
-def drive(target: Target, args) -> list[Phase]:
-    asyncio.run(closed_loop(target, 4, 3.0))  # warm-up, discarded
-    phases = [asyncio.run(open_loop(target, rate, args.seconds)) for rate in args.rates]
-    phases.append(asyncio.run(closed_loop(target, args.concurrency, args.seconds)))
-    phases.append(asyncio.run(closed_loop(target, 4, args.seconds, batch=True)))
-    return phases
+def drive(targets: list[Target], args) -> dict[str, list[Phase]]:
+    """Every phase for every target, interleaved: the targets take turns within each phase,
+    in ``args.rounds`` rounds, so machine noise and drift fall on all of them alike."""
+    for target in targets:
+        asyncio.run(closed_loop(target, 4, 3.0))  # warm-up, discarded
+    plans = [(lambda t, r=rate: open_loop(t, r, args.seconds)) for rate in args.rates]
+    plans.append(lambda t: closed_loop(t, args.concurrency, args.seconds))
+    plans.append(lambda t: closed_loop(t, 4, args.seconds, batch=True))
+    results: dict[str, list[Phase]] = {target.name: [] for target in targets}
+    for plan in plans:
+        pooled: dict[str, Phase] = {}
+        for round_index in range(args.rounds):
+            order = targets if round_index % 2 == 0 else list(reversed(targets))
+            for target in order:
+                phase = asyncio.run(plan(target))
+                pooled[target.name] = (
+                    pooled[target.name].merge(phase) if target.name in pooled else phase
+                )
+        for target in targets:
+            results[target.name].append(pooled[target.name])
+            print(pooled[target.name].row(target.name), file=sys.stderr)
+    return results
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -289,7 +313,8 @@ def in_process(env: dict, applications: list[dict], seconds: float) -> list[list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per load phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per phase")
     parser.add_argument("--rates", type=float, nargs="+", default=[50.0, 100.0, 200.0])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch-rows", type=int, default=100)
@@ -321,45 +346,43 @@ def main() -> None:
     json_headers = {"Content-Type": "application/json"}
     table = in_process(env, applications, args.seconds)
 
-    setups = [
-        ("(b) Senim service, auth on", {}, {"X-API-Key": key}),
-        ("(c) Senim service, auth off", {"SENIM_SERVING_INSECURE_NO_AUTH": "1"}, {}),
-    ]
-    for name, extra_env, headers in setups:
-        port = _free_port()
-        process = _serve([senim, "serve", "credit", "--port", str(port)], {**env, **extra_env},
-                         f"http://127.0.0.1:{port}/readyz", tmp / f"{port}.log")  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}/v1/credit"
-            target = Target(name, base + "/score", base + "/score_batch", single, batch,
-                            args.batch_rows, {**json_headers, **headers})  # fmt: skip
-            phases = drive(target, args)
-        finally:
-            _stop(process)
-        table += [phase.row(name) for phase in phases]
-        print(*table[-len(phases) :], sep="\n", file=sys.stderr)
-
     def frame_split(rows: list[dict]) -> bytes:
         data = [[row[c] for c in FEATURE_COLUMNS] for row in rows]
         return json.dumps(
             {"dataframe_split": {"columns": list(FEATURE_COLUMNS), "data": data}}
         ).encode()
 
-    port = _free_port()
-    mlflow = str(Path(sys.executable).parent / "mlflow")
-    process = _serve(
-        [mlflow, "models", "serve", "-m", f"models:/credit-rating/{version}", "-p", str(port),
-         "--env-manager", "local", "-w", "1"],
-        env, f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log",
-    )  # fmt: skip
+    processes, targets = [], []
     try:
+        for name, extra_env, headers in (
+            (AUTH_ON, {}, {"X-API-Key": key}),
+            (AUTH_OFF, {"SENIM_SERVING_INSECURE_NO_AUTH": "1"}, {}),
+        ):
+            port = _free_port()
+            processes.append(
+                _serve([senim, "serve", "credit", "--port", str(port)], {**env, **extra_env},
+                       f"http://127.0.0.1:{port}/readyz", tmp / f"{port}.log")
+            )  # fmt: skip
+            base = f"http://127.0.0.1:{port}/v1/credit"
+            targets.append(Target(name, base + "/score", base + "/score_batch", single, batch,
+                                  args.batch_rows, {**json_headers, **headers}))  # fmt: skip
+        port = _free_port()
+        mlflow = str(Path(sys.executable).parent / "mlflow")
+        processes.append(_serve(
+            [mlflow, "models", "serve", "-m", f"models:/credit-rating/{version}", "-p", str(port),
+             "--env-manager", "local", "-w", "1"],
+            env, f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log",
+        ))  # fmt: skip
         url = f"http://127.0.0.1:{port}/invocations"
-        target = Target("(d) mlflow models serve", url, url, frame_split(applications[:1]),
-                        frame_split(applications[: args.batch_rows]), args.batch_rows,
-                        json_headers)  # fmt: skip
-        table += [phase.row(target.name) for phase in drive(target, args)]
+        targets.append(Target(MLFLOW, url, url, frame_split(applications[:1]),
+                              frame_split(applications[: args.batch_rows]), args.batch_rows,
+                              json_headers))  # fmt: skip
+        results = drive(targets, args)
     finally:
-        _stop(process)
+        for process in processes:
+            _stop(process)
+    for target in targets:
+        table += [phase.row(target.name) for phase in results[target.name]]
 
     section = _section(table, version, args)
     print(section)
@@ -377,17 +400,18 @@ def _section(table: list[list], version: str, args) -> str:
     headers = ["setup", "traffic", "requests", "errors", "req/s", "rows/s",
                "p50 ms", "p95 ms", "p99 ms"]  # fmt: skip
     by = {(row[0], row[1]): row for row in table}
-    peak = {name: by[(name, f"single, {args.concurrency} clients")][4] for name in
-            ("(b) Senim service, auth on", "(c) Senim service, auth off",
-             "(d) mlflow models serve")}  # fmt: skip
-    at_200 = by.get(("(b) Senim service, auth on", "single @ 200/s"))
-    auth_cost = 1 - peak["(b) Senim service, auth on"] / peak["(c) Senim service, auth off"]
+    peak = {name: by[(name, f"single, {args.concurrency} clients")][4]
+            for name in (AUTH_ON, AUTH_OFF, MLFLOW)}  # fmt: skip
+    at_200 = by.get((AUTH_ON, "single @ 200/s"))
+    auth_cost = 1 - peak[AUTH_ON] / peak[AUTH_OFF]
     lines = [
         "## Credit scoring service: throughput and latency",
         "",
         f"Machine: {machine_info()}",
-        f"Model: credit-rating version {version}; one server worker each; load from a separate",
-        f"process over loopback; {args.seconds:g} s per phase. `uv run python bench/serving.py`",
+        f"Model: credit-rating version {version}; one worker per server, all three servers up",
+        "at once; load from a separate process over loopback; the setups take turns in",
+        f"{args.rounds} rounds of {args.seconds:g} s per traffic kind (pooled below).",
+        "`uv run python bench/serving.py --write-docs`",
         "",
         tabulate(table, headers=headers, tablefmt="github"),
         "",
@@ -395,7 +419,7 @@ def _section(table: list[list], version: str, args) -> str:
         f"- p99 at 200 single-row requests/s, auth on: {at_200[8] if at_200 else 'n/a'} ms, "
         f"{at_200[3] if at_200 else 'n/a'} errors (target: under 25 ms).",
         f"- Peak single-row throughput vs `mlflow models serve`: "
-        f"{peak['(b) Senim service, auth on'] / peak['(d) mlflow models serve']:.2f}x "
+        f"{peak[AUTH_ON] / peak[MLFLOW]:.2f}x "
         "(target: at least 2x); MLflow returns bare class labels, Senim adds probabilities, "
         "score, decision, reason codes, lineage and the prediction log.",
         "",
