@@ -9,7 +9,8 @@ One run, one machine, one registered model version, measured side by side:
 (d) ``mlflow models serve`` on the same registered version (``/invocations``).
 
 This process drives the load over loopback (aiohttp); each server is a separate process
-with one worker. Single-row traffic runs open-loop at fixed rates (latency counted from
+with one worker and one OpenMP thread (``senim serve`` sets ``OMP_NUM_THREADS=1``; the
+MLflow server gets the same). Single-row traffic runs open-loop at fixed rates (latency counted from
 each request's scheduled send time, so a stalled server cannot hide its queue) and
 closed-loop for peak throughput; batch traffic is closed-loop. Errors are counted.
 
@@ -371,7 +372,7 @@ def main() -> None:
         processes.append(_serve(
             [mlflow, "models", "serve", "-m", f"models:/credit-rating/{version}", "-p", str(port),
              "--env-manager", "local", "-w", "1"],
-            env, f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log",
+            {**env, "OMP_NUM_THREADS": "1"}, f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log",
         ))  # fmt: skip
         url = f"http://127.0.0.1:{port}/invocations"
         targets.append(Target(MLFLOW, url, url, frame_split(applications[:1]),
