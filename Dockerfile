@@ -1,9 +1,22 @@
-# Senim image: the same locked install as `make run` / `make test` (uv sync --frozen).
+# Senim images, both from the same locked install as `make run` / `make test`
+# (uv sync --frozen against uv.lock).
+#
+# The platform (retraining, CLI), target `app` (the default):
 #   docker build -t senim .
 #   docker run --rm -e MLFLOW_TRACKING_URI=http://mlflow:5000 senim run
-# Build args: PYTHON_VERSION (default 3.11), UV_VERSION (the uv that reads uv.lock).
+#
+# The credit scoring service, target `credit-service`, serving the Bento that
+# `senim deploy credit --export dist/credit-service.bento` wrote (code, params.yaml and
+# the pinned model version in one archive):
+#   docker build --target credit-service \
+#       --build-arg CREDIT_BENTO=dist/credit-service.bento -t senim-credit .
+#   docker run -p 3000:3000 -e SENIM_DATABASE_URL=postgresql://... \
+#       -e SENIM_JWT_SECRET=... -e SENIM_AUTH_ENCRYPTION_KEY=... senim-credit
+#
+# Build args: PYTHON_VERSION (default 3.11), UV_VERSION (the uv that reads uv.lock),
+# CREDIT_BENTO (credit-service target: path of the exported Bento in the build context).
 ARG PYTHON_VERSION=3.11
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM python:${PYTHON_VERSION}-slim-bookworm AS app
 
 ARG UV_VERSION=0.13.9
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,7 +24,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_COMPILE_BYTECODE=1 \
     SENIM_HOME=/var/lib/senim \
-    SENIM_WORKSPACE=/app
+    SENIM_WORKSPACE=/app \
+    BENTOML_HOME=/var/lib/senim/bentoml \
+    BENTOML_DO_NOT_TRACK=true
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git libgomp1 \
@@ -31,3 +46,16 @@ USER senim
 ENV PATH="/app/.venv/bin:${PATH}"
 ENTRYPOINT ["senim"]
 CMD ["run"]
+
+
+FROM app AS credit-service
+ARG CREDIT_BENTO=dist/credit-service.bento
+# One OpenMP thread per worker (as `senim serve credit` sets): scale with workers.
+ENV OMP_NUM_THREADS=1
+COPY --chown=senim ${CREDIT_BENTO} /tmp/credit-service.bento
+RUN bentoml import /tmp/credit-service.bento && rm /tmp/credit-service.bento
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/readyz')"
+ENTRYPOINT ["bentoml", "serve", "credit-service:latest", "--host", "0.0.0.0", "--port", "3000"]
+CMD []

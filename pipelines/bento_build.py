@@ -141,3 +141,13 @@ def _build(config, include, exclude, version, context, model_tag, labels, store)
         args={**(config.get("args") or {}), MODEL_TAG_ARGUMENT: model_tag},
         _bento_store=store,
     )
+
+
+def export_bento(stores: Stores, tag: str, path: Path) -> Path:
+    """Write the Bento ``tag`` (code, params.yaml and its model) as one archive at ``path``,
+    e.g. for the Dockerfile's ``credit-service`` target (``bentoml import`` reads it)."""
+    import bentoml
+
+    _, store = use_senim_stores(stores)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(bentoml.bentos.export_bento(tag, str(path), _bento_store=store))

@@ -309,9 +309,16 @@ def deploy_credit(
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Return to the previously deployed version.")
     ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export", help="Also write the deployed Bento as an archive here (for Docker)."
+        ),
+    ] = None,
     params: ParamsOption = None,
 ) -> None:
-    """Pin models:/credit-rating@ALIAS to its version and import it, with lineage labels."""
+    """Pin models:/credit-rating@ALIAS to its version, import it with lineage labels and
+    build its Bento (each once); --rollback returns to the previous deployment."""
     stores = _prepare()
     from pipelines.credit_deploy import deploy_credit as deploy
     from pipelines.credit_deploy import rollback_credit
@@ -322,8 +329,9 @@ def deploy_credit(
         done = rollback_credit(stores)
         out.print(
             f"rolled back: current credit deployment is {done.tag} "
-            f"(version {done.mlflow_version}, data {done.data_version})"
+            f"(version {done.mlflow_version}, data {done.data_version}, Bento {done.bento_tag})"
         )
+        _export(stores, done.bento_tag, export)
         return
     params_path = params or stores.params_path
     name = load_params(params_path).registry.model_name
@@ -338,6 +346,18 @@ def deploy_credit(
         f"commit {done.git_commit[:12]}): {what}"
     )
     out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve credit`")
+    _export(stores, done.bento_tag, export)
+
+
+def _export(stores, bento_tag: str | None, path: Path | None) -> None:
+    if path is None:
+        return
+    if not bento_tag:
+        raise SenimError("this deployment has no Bento to export; redeploy it")
+    from pipelines.bento_build import export_bento
+
+    written = export_bento(stores, bento_tag, path)
+    out.print(f"exported {bento_tag} to {written}")
 
 
 @serve_app.command("credit")

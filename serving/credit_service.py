@@ -34,6 +34,7 @@ from serving.credit_serving_state import CreditServingState
 from serving.micro_batcher import MicroBatcher
 from serving.platform_app import LazyPlatformApp, ServingAuth
 from serving.scoring_ledger import ScoringLedger
+from serving.service_logging import configure_service_logging
 
 # One per worker process; empty until the service instance starts loading it.
 STATE = CreditServingState()
@@ -60,6 +61,7 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
 class CreditService:
     def __init__(self) -> None:
         self._batcher: MicroBatcher[CreditApplication, CreditScore] | None = None
+        configure_service_logging()
         STATE.start()
 
     def __is_ready__(self) -> bool:

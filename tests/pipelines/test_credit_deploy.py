@@ -36,8 +36,13 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
     assert labels["data_version"] == trained_store["summary"].data_version
     assert (model.path_of("mlflow_model") + "/MLmodel").endswith("MLmodel")
 
+    bento = first.bento_tag
+    assert bento.startswith("credit-service:v" + first.mlflow_version + "-")
+    assert "Bento " + bento + ": built" in out or "already built" in out
     code, out, _ = _deploy([], capsys)
     assert code == 0 and "already imported" in out
+    assert f"Bento {bento}: already built" in out  # same model, same code: a no-op
+    assert current_credit_deployment(stores).bento_tag == bento
 
     versions = sorted(m.tag.version for m in _model_store(stores).list("credit-rating"))
     code, _, err = _deploy(["--alias", "challenger"], capsys)
@@ -45,6 +50,7 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
         assert current_credit_deployment(stores).alias == "challenger"
         code, out, _ = _deploy(["--rollback"], capsys)
         assert code == 0 and current_credit_deployment(stores).tag == first.tag
+        assert current_credit_deployment(stores).bento_tag == bento  # kept for rollback
     else:
         assert "cannot resolve models:/credit-rating@challenger" in err
         assert sorted(m.tag.version for m in _model_store(stores).list("credit-rating")) == versions
@@ -52,3 +58,27 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
         assert code != 0 and "nothing to roll back" in err
     state = json.loads((stores.home / "deployments" / "credit.json").read_text())
     assert state["current"] == first.tag
+
+
+def test_given_champion_when_deploy_flow_runs_then_same_deployment_as_the_cli(trained_store):
+    """The Prefect flow ``deploy-credit`` calls the one implementation the CLI calls."""
+    from flows.deploy_credit import deploy_credit_flow
+    from pipelines.credit_deploy import current_credit_deployment
+    from senim.environment import resolve_stores
+
+    record = deploy_credit_flow(alias="champion")
+    current = current_credit_deployment(resolve_stores())
+    assert record["tag"] == current.tag and record["bento_tag"] == current.bento_tag
+    assert record["mlflow_model"] == "credit-rating" and record["alias"] == "champion"
+
+
+def test_given_no_bento_deployed_when_serving_then_registry_error_names_the_fix(
+    tmp_path, monkeypatch, capsys
+):
+    from tests.integration_workspace import make_workspace
+
+    make_workspace(tmp_path, monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "credit", "--port", "3999"])
+    assert exit_info.value.code == 5
+    assert "run `senim deploy credit` first" in capsys.readouterr().err
