@@ -192,7 +192,15 @@ def serve_command(stores: Stores, *, host: str, port: int) -> tuple[list[str], d
     current = current_credit_deployment(stores)
     if current is None or not current.bento_tag:
         raise RegistryError("no credit Bento is deployed: run `senim deploy credit` first")
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home(stores)), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        # Absolute: BentoML runs the service from inside the Bento, where a relative
+        # default (./.senim) would name another, empty home.
+        "SENIM_HOME": str(stores.home),
+        "SENIM_WORKSPACE": str(stores.workspace),
+        "BENTOML_HOME": str(bentoml_home(stores)),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
     # One OpenMP thread per worker: on a one-row request XGBoost's idle OpenMP threads
     # spin and burn a second core for nothing (measured: CPU time 2x wall time).
     # Scale with workers instead. An explicit setting wins.

@@ -53,9 +53,16 @@ class Stores:
         return self.home / "runs"
 
     def mlflow_ui_command(self) -> str:
+        """How to open the UI here: ``uv run`` where uv is on PATH, else this venv's mlflow."""
         if self.tracking_uri.startswith(("http://", "https://")):
             return f"open {self.tracking_uri} in a browser"
-        return f"uv run mlflow ui --backend-store-uri {self.tracking_uri}"
+        import shutil
+        import sys
+
+        mlflow = (
+            "uv run mlflow" if shutil.which("uv") else str(Path(sys.executable).parent / "mlflow")
+        )
+        return f"{mlflow} ui --backend-store-uri {self.tracking_uri}"
 
 
 def _default_workspace(env: Mapping[str, str]) -> Path:
