@@ -124,6 +124,19 @@ def build_pinned_bento(
 
 
 def _build(config, include, exclude, version, context, model_tag, labels, store):
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.utils.args import set_arguments
+
+    # bentoml.bentos.build sets its args process-wide; put back what was there, so a
+    # process that deployed does not look like it is running inside that Bento.
+    previous = dict(BentoMLContainer.bento_arguments.get())
+    try:
+        return _build_bento(config, include, exclude, version, context, model_tag, labels, store)
+    finally:
+        set_arguments(previous)
+
+
+def _build_bento(config, include, exclude, version, context, model_tag, labels, store):
     import bentoml
 
     return bentoml.bentos.build(

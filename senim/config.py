@@ -192,6 +192,51 @@ class AuthParams(_Strict):
         return self
 
 
+class FerDataParams(_Strict):
+    """Where the FER2013 images come from: the synthetic generator, or a file or folder in
+    one of the three common forms (``fer2013.csv``, the image folders, an ``.npz``)."""
+
+    source: Literal["synthetic", "csv", "folder", "npz"] = "synthetic"
+    path: str | None = None
+    snapshot_path: str = "data/fer/snapshot.npz"
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> FerDataParams:
+        snapshot = Path(self.snapshot_path)
+        if snapshot.is_absolute() or ".." in snapshot.parts or snapshot.parts[:1] != ("data",):
+            raise ValueError("fer.data.snapshot_path must be a relative path under data/")
+        if self.source != "synthetic" and not self.path:
+            raise ValueError(f"fer.data.path is required when fer.data.source is {self.source!r}")
+        return self
+
+
+class FerSyntheticParams(_Strict):
+    """Procedurally drawn 48x48 faces whose expression geometry depends on the class."""
+
+    seed: int = 13
+    train_per_class: int = Field(80, ge=1, le=10_000)
+    test_per_class: int = Field(20, ge=1, le=10_000)
+    noise: float = Field(0.15, ge=0.0, le=1.0)  # pixel noise, as a fraction of 255
+
+
+class FerValidationParams(_Strict):
+    """What every FER snapshot must satisfy before training (see pipelines.fer_validate)."""
+
+    min_images_per_class: int = Field(10, ge=1)
+    blank_std_threshold: float = Field(1.0, ge=0.0)  # pixel std below this: a blank image
+    max_blank_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    required_usages: list[Literal["Training", "PublicTest", "PrivateTest"]] = [
+        "Training",
+        "PublicTest",
+    ]
+
+
+class FerParams(_Strict):
+    data: FerDataParams = FerDataParams()
+    synthetic: FerSyntheticParams = FerSyntheticParams()
+    validation: FerValidationParams = FerValidationParams()
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -207,6 +252,7 @@ class Params(_Strict):
     scoring: ScoringParams = ScoringParams()
     orchestration: OrchestrationParams = OrchestrationParams()
     auth: AuthParams = AuthParams()
+    fer: FerParams = FerParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""
