@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 from PIL import Image
@@ -51,8 +51,8 @@ class _Expression:
     ``lift``: mouth corners above the mouth centre (> 0 smile, < 0 frown); ``tilt``: one
     corner raised more than the other; ``width``: mouth half-width; ``open_w``/``open_h``:
     half-axes of an open mouth (0 = closed); ``brow_in``/``brow_out``: inner and outer brow
-    ends moved down (> 0) or up (< 0), ``brow_skew`` lowers the left brow only; ``eye``:
-    eye opening relative to a neutral eye.
+    ends moved down (> 0) or up (< 0); ``brow_skew`` lowers one brow only, on the side of
+    the raised corner (a random side per image); ``eye``: eye opening relative to neutral.
     """
 
     lift: float = 0.0
@@ -150,7 +150,7 @@ def write_synthetic_fer(
     return _write_folder(path, data)
 
 
-def _write_npz(handle: object, data: FerDataset) -> None:
+def _write_npz(handle: BinaryIO, data: FerDataset) -> None:
     usage = data.usage.astype(str)  # a fixed-width unicode array: loads without pickle
     np.savez_compressed(handle, x=data.x, y=data.y, usage=usage)
 
@@ -175,7 +175,7 @@ def _write_folder(root: Path, data: FerDataset) -> Path:
                 (staging / split / name).mkdir(parents=True)
             for i, (image, label) in enumerate(zip(part.x, part.y, strict=True)):
                 target = staging / split / FOLDER_NAMES[label] / f"{usage}_{i}.png"
-                Image.fromarray(image, mode="L").save(target, format="PNG")
+                Image.fromarray(image).save(target, format="PNG")  # 2-D uint8: mode L
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the tree from other readers
         if root.exists():
             old = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".old"))
@@ -200,7 +200,7 @@ def _draw_faces(rng: np.random.Generator, mean: _Expression, n: int, noise: floa
     """n faces of one expression as (n, 48, 48) uint8."""
 
     def col(values: np.ndarray) -> np.ndarray:  # per-image value broadcast over the grid
-        return values[:, None, None]
+        return values.astype(np.float32)[:, None, None]
 
     # Expression geometry: the class deviation from neutral at a random intensity, plus spread.
     intensity = rng.uniform(0.7, 1.2, size=n)
@@ -222,7 +222,7 @@ def _draw_faces(rng: np.random.Generator, mean: _Expression, n: int, noise: floa
     cy = half + 1.0 + np.clip(rng.normal(0.0, 1.2, n), -3.0, 3.0)
     scale = rng.uniform(15.5, 18.5, n)  # pixels per face unit
     angle = np.deg2rad(rng.normal(0.0, 5.0, n).clip(-12.0, 12.0))
-    grid = np.arange(IMAGE_SIZE, dtype=np.float64)
+    grid = np.arange(IMAGE_SIZE, dtype=np.float32)
     dx = grid[None, None, :] - col(cx)
     dy = grid[None, :, None] - col(cy)
     cos, sin = col(np.cos(angle)), col(np.sin(angle))
@@ -250,7 +250,7 @@ def _draw_faces(rng: np.random.Generator, mean: _Expression, n: int, noise: floa
     image = _paint(image, cover(hair_d) * col(has_hair), hair_tone)
     face = cover(_ellipse(u, v, 1.0, _FACE_H))
     image = _paint(image, face, skin)
-    # Soft shading under the brows and at the cheeks: faces, not flat discs.
+    # Soft shadows around the eyes: faces, not flat discs.
     for side in (-1.0, 1.0):
         depth = 1.0 - np.hypot((u - side * _EYE_U) / 0.3, (v - _EYE_V + 0.03) / 0.2)
         image = _paint(image, 0.25 * np.clip(depth, 0.0, 1.0) * face, feature)
@@ -292,14 +292,16 @@ def _draw_faces(rng: np.random.Generator, mean: _Expression, n: int, noise: floa
         )
         image = _paint(image, cover(lip - lip_t), feature)
 
-    # Lighting from a random side, then sensor noise.
-    light = 1.0 + col(rng.uniform(0.0, 0.35, n)) * ramp * np.sign(rng.normal(size=(n, 1, 1)))
-    image = image * light + rng.normal(0.0, noise * 255.0, size=image.shape)
+    # Light falling off across the image from a random side, then sensor noise.
+    light_angle = rng.uniform(0.0, 2 * np.pi, n)
+    light = (col(np.cos(light_angle)) * dx + col(np.sin(light_angle)) * dy) / IMAGE_SIZE
+    image = image * (1.0 + col(rng.uniform(0.0, 0.35, n)) * light)
+    image += rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise * 255.0)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def _paint(image: np.ndarray, alpha: np.ndarray, tone: np.ndarray | float) -> np.ndarray:
-    tone = tone[:, None, None] if isinstance(tone, np.ndarray) else tone
+    tone = tone.astype(np.float32)[:, None, None] if isinstance(tone, np.ndarray) else tone
     return image + alpha * (tone - image)
 
 

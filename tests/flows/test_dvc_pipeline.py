@@ -31,10 +31,13 @@ def _clean_copy(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    git = ["git", "-c", "user.name=senim-test", "-c", "user.email=test@senim.invalid"]
     subprocess.run(["git", "init", "-q"], cwd=target, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
-    subprocess.run([*git, "commit", "-qm", "clean copy"], cwd=target, check=True)
+    # The repository's own identity: `dvc exp run` commits, and the tests run with a
+    # throwaway HOME (no global git config).
+    for key, value in (("user.name", "senim-test"), ("user.email", "test@senim.invalid")):
+        subprocess.run(["git", "config", key, value], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    subprocess.run(["git", "commit", "-qm", "clean copy"], cwd=target, check=True)
     return target
 
 
