@@ -231,10 +231,57 @@ class FerValidationParams(_Strict):
     ]
 
 
+class FerTrainingProfile(_Strict):
+    """One way to train the emotion CNN (see models.fer_cnn and pipelines.fer_training)."""
+
+    architecture: Literal["paper_cnn", "senim_cnn"] = "senim_cnn"
+    width: int = Field(64, ge=4, le=256)  # senim_cnn: filters of the first block
+    epochs: int = Field(60, ge=1, le=500)
+    batch_size: int = Field(64, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "cosine"
+    max_train_images: int | None = Field(None, ge=7)  # a class-stratified subset, or all
+    augmentation: bool = True  # flips, small shifts, rotations and zoom, on the fly
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    class_weights: bool = True  # inverse-frequency weights (Disgust is 1.5% of FER2013)
+    early_stopping_patience: int | None = Field(10, ge=1)  # on PublicTest accuracy
+    tta: bool = False  # test-time augmentation (horizontal flip) at evaluation
+    baseline_epochs: int = Field(20, ge=0, le=500)  # paper_cnn as the paper trains it; 0: skip
+
+
+class FerTrainingParams(_Strict):
+    profile: Literal["quick", "full"] = "quick"
+    seed: int = 7
+    profiles: dict[Literal["quick", "full"], FerTrainingProfile] = {
+        "quick": FerTrainingProfile(
+            width=16,
+            epochs=2,
+            batch_size=64,
+            lr_schedule="constant",
+            max_train_images=2000,
+            early_stopping_patience=None,
+            baseline_epochs=1,
+        ),
+        "full": FerTrainingProfile(),
+    }
+
+    @model_validator(mode="after")
+    def _both_profiles(self) -> FerTrainingParams:
+        missing = {"quick", "full"} - set(self.profiles)
+        if missing:
+            raise ValueError(f"fer.training.profiles is missing {', '.join(sorted(missing))}")
+        return self
+
+    @property
+    def active(self) -> FerTrainingProfile:
+        return self.profiles[self.profile]
+
+
 class FerParams(_Strict):
     data: FerDataParams = FerDataParams()
     synthetic: FerSyntheticParams = FerSyntheticParams()
     validation: FerValidationParams = FerValidationParams()
+    training: FerTrainingParams = FerTrainingParams()
 
 
 class Params(_Strict):
