@@ -277,11 +277,22 @@ class FerTrainingParams(_Strict):
         return self.profiles[self.profile]
 
 
+class FerGateParams(_Strict):
+    """Promotion of a new emotion model: floors on PublicTest, and no worse than champion."""
+
+    min_accuracy: float = Field(0.3, ge=0.0, le=1.0)
+    min_macro_f1: float = Field(0.2, ge=0.0, le=1.0)
+    champion_tolerance: float = Field(0.0, ge=0.0, le=1.0)
+    max_int8_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0)  # int8 export acceptance
+
+
 class FerParams(_Strict):
     data: FerDataParams = FerDataParams()
     synthetic: FerSyntheticParams = FerSyntheticParams()
     validation: FerValidationParams = FerValidationParams()
     training: FerTrainingParams = FerTrainingParams()
+    gate: FerGateParams = FerGateParams()
+    registry: RegistryParams = RegistryParams(model_name="fer-emotion", experiment="fer-emotion")
 
 
 class Params(_Strict):
