@@ -5,6 +5,10 @@ them in their first layer, so training, evaluation and every export feed pixels 
 are stored. Both end in a float32 softmax over the seven ``pipelines.fer_schema.EMOTIONS``.
 Models come back uncompiled: training chooses the optimiser, loss and metrics.
 
+Both are ``keras.Sequential`` (the input named "pixels"), so ``model.layers[0]`` is the
+Rescaling. Keras 3 gives a Sequential no ``.input``/``.output`` until it is called on a
+symbolic tensor: use ``model.inputs[0]``/``model.outputs[0]``, or a layer's ``.output``.
+
 Keras (and with it TensorFlow, ~10 s to import) is imported inside the builders only, so
 importing this module costs nothing and has no side effects.
 """
@@ -109,7 +113,7 @@ def senim_cnn(width: int = 64, seed: int = 0) -> keras.Model:
     exported model is pure inference). Kernels are He-normal, seeded.
 
     Parameters (trainable + BatchNorm moving statistics):
-    width 64: 4,831,047 (4,823,239 trainable); width 16: 305,943 (303,991 trainable).
+    width 64: 4,823,879 (4,819,527 trainable); width 16: 303,575 (302,487 trainable).
     """
     import keras
     from keras import layers

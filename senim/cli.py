@@ -34,10 +34,15 @@ deploy_app = typer.Typer(
     no_args_is_help=True,
 )
 serve_app = typer.Typer(help="Serve the deployed Bentos over HTTP.", no_args_is_help=True)
+fer_app = typer.Typer(
+    help="FER2013 emotion models: train (any of the three data forms), predict.",
+    no_args_is_help=True,
+)
 app.add_typer(credit_app, name="credit")
 app.add_typer(stage_app, name="stage")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(serve_app, name="serve")
+app.add_typer(fer_app, name="fer")
 
 
 def _register_auth_commands() -> None:
@@ -375,6 +380,89 @@ def serve_credit(
     out.print(f"serving {command[4]} on http://{host}:{port} (docs at /docs)")
     sys.stdout.flush()
     os.execvpe(command[0], command, env)
+
+
+@fer_app.command("train")
+def fer_train(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="fer2013.csv, an image folder (train/, test/) or an .npz; "
+            "default: fer.data in params.yaml.",
+        ),
+    ] = None,
+    form: Annotated[
+        str | None, typer.Option("--form", help="csv, folder or npz (default: from the path).")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="quick or full (default: params.yaml).")
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Validate, version, train, evaluate, export (TFLite) and register a FER model."""
+    _prepare()
+    if profile is not None and profile not in ("quick", "full"):
+        raise SenimError(f"--profile must be quick or full, got {profile!r}")
+    if form is not None and form not in ("csv", "folder", "npz"):
+        raise SenimError(f"--form must be csv, folder or npz, got {form!r}")
+    if data is not None and not data.exists():
+        raise DataError(f"{data}: no such file or folder")
+    from flows.retrain_fer import retrain_fer
+
+    summary = retrain_fer(
+        params_path=str(params) if params else None,
+        data_path=str(data.resolve()) if data else None,
+        data_form=form,
+        profile=profile,
+    )
+    baseline = (
+        f"; paper CNN {summary.baseline_accuracy:.4f}"
+        if summary.baseline_accuracy is not None
+        else ""
+    )
+    out.print(
+        f"fer-emotion version {summary.registered_version} ({summary.profile}, {summary.device}): "
+        f"PublicTest accuracy {summary.accuracy:.4f}, macro-F1 {summary.macro_f1:.4f}{baseline}"
+    )
+    exports = ", ".join(
+        f"{k} {'accepted' if v else 'REJECTED'}" for k, v in summary.exports.items()
+    )
+    out.print(f"exports: {exports}; gate: {summary.decision}")
+    for reason in summary.decision_reasons:
+        out.print(f"  - {reason}")
+    out.print(f"reports: {summary.reports_dir}")
+
+
+@fer_app.command("predict")
+def fer_predict(
+    input: Annotated[Path, typer.Option("--input", help=".npz with x (N, 48, 48) uint8.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write.")],
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="MLflow model URI (alias or version).")
+    ] = "models:/fer-emotion@champion",
+    tflite: Annotated[
+        str | None, typer.Option("--tflite", help="Run an export instead: float16 or int8.")
+    ] = None,
+) -> None:
+    """One row per image, in order: label (0..6), emotion, p_Angry .. p_Neutral, model_version."""
+    stores = _prepare()
+    from pipelines.fer_predict import (
+        load_fer_predictor,
+        predict_fer_frame,
+        read_images_npz,
+        write_fer_predictions,
+    )
+    from pipelines.mlflow_store import check_reachable, mlflow_client
+
+    images = read_images_npz(input)
+    check_reachable(stores)
+    predictor = load_fer_predictor(mlflow_client(stores), model_uri, tflite)
+    write_fer_predictions(predict_fer_frame(predictor, images), output)
+    out.print(
+        f"wrote {len(images)} predictions from {model_uri} (version {predictor.version}, "
+        f"{predictor.runtime}) to {output}"
+    )
 
 
 @app.command("info")
