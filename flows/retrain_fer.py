@@ -119,10 +119,9 @@ def retrain_fer(
     """Retrain the emotion model; ``data_path`` (with ``data_form``: csv, folder, npz, or
     inferred) replaces the configured source, ``profile`` the configured profile."""
     from pipelines.fer_evaluation import confusion_matrix_figure, training_curves_figure
-    from pipelines.fer_training import predict_proba
-
     from pipelines.fer_export import export_and_check, representative_sample
     from pipelines.fer_sources import FORMS
+    from pipelines.fer_training import predict_proba
 
     stores = resolve_stores()
     params = load_params(params_path or stores.params_path)

@@ -33,7 +33,9 @@ importing this module has no side effects.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import math
 import warnings
@@ -109,7 +111,8 @@ def convert_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    with warnings.catch_warnings():
+    # Keras prints every exported signature's tensors to stdout while converting.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         # Emitted for every full-integer conversion; the statistics come from calibration.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return bytes(converter.convert())

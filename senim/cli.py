@@ -154,14 +154,17 @@ def _comparison_table(csv_path: str):
 
 @app.command("run")
 def run(params: ParamsOption = None) -> None:
-    """The main job: run the retrain-credit flow on params.yaml's source (synthetic by default).
+    """The main job: retrain both model families on params.yaml's sources (synthetic by
+    default), so a fresh machine ends with credit-rating and fer-emotion registered.
 
-    Ingests and versions the data (DVC), validates it (Great Expectations), tunes four model
-    families plus the thesis baseline under company-grouped CV, registers the best as
-    credit-rating and applies the promotion gate. Prints the comparison table, the gate
-    decision and the command that opens the MLflow UI.
+    Credit: ingests and versions the data (DVC), validates it (Great Expectations), tunes
+    four model families plus the thesis baseline under company-grouped CV, registers the
+    best as credit-rating and applies the promotion gate. Emotion: the retrain-fer flow on
+    the configured profile (quick by default). Prints the comparison table, the gate
+    decisions and the command that opens the MLflow UI.
     """
     _run_retraining(params_path=str(params) if params else None)
+    _run_fer_training(params_path=str(params) if params else None)
 
 
 @credit_app.command("train")
@@ -408,14 +411,18 @@ def fer_train(
         raise SenimError(f"--form must be csv, folder or npz, got {form!r}")
     if data is not None and not data.exists():
         raise DataError(f"{data}: no such file or folder")
-    from flows.retrain_fer import retrain_fer
-
-    summary = retrain_fer(
+    _run_fer_training(
         params_path=str(params) if params else None,
         data_path=str(data.resolve()) if data else None,
         data_form=form,
         profile=profile,
     )
+
+
+def _run_fer_training(**options) -> None:
+    from flows.retrain_fer import retrain_fer
+
+    summary = retrain_fer(**options)
     baseline = (
         f"; paper CNN {summary.baseline_accuracy:.4f}"
         if summary.baseline_accuracy is not None

@@ -214,7 +214,7 @@ class FerSyntheticParams(_Strict):
     """Procedurally drawn 48x48 faces whose expression geometry depends on the class."""
 
     seed: int = 13
-    train_per_class: int = Field(80, ge=1, le=10_000)
+    train_per_class: int = Field(150, ge=1, le=10_000)
     test_per_class: int = Field(20, ge=1, le=10_000)
     noise: float = Field(0.15, ge=0.0, le=1.0)  # pixel noise, as a fraction of 255
 
@@ -255,10 +255,12 @@ class FerTrainingParams(_Strict):
     profiles: dict[Literal["quick", "full"], FerTrainingProfile] = {
         "quick": FerTrainingProfile(
             width=16,
-            epochs=2,
-            batch_size=64,
+            epochs=6,
+            batch_size=32,
+            learning_rate=0.003,
             lr_schedule="constant",
             max_train_images=2000,
+            augmentation=False,
             early_stopping_patience=None,
             baseline_epochs=1,
         ),

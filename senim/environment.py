@@ -119,6 +119,9 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("BENTOML_HOME", str(stores.home / "bentoml"))
+    # TensorFlow's C++ INFO and WARNING lines (oneDNN, CUDA probing, converter) flood a
+    # CLI run; errors still show. Read when TensorFlow is first imported, i.e. later.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,147 @@
+"""The quick FER profile end to end: data in each form -> validate -> version -> train ->
+export -> register -> gate -> `senim fer predict` (Keras and TFLite)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.fer_predict import OUTPUT_COLUMNS
+from tests.integration_workspace import make_workspace
+
+pytestmark = pytest.mark.integration
+
+TINY_FER = {
+    "data": {"source": "synthetic", "path": None, "snapshot_path": "data/fer/snapshot.npz"},
+    "synthetic": {"seed": 5, "train_per_class": 24, "test_per_class": 8, "noise": 0.1},
+    "validation": {
+        "min_images_per_class": 5,
+        "blank_std_threshold": 1.0,
+        "max_blank_fraction": 0.01,
+        "required_usages": ["Training", "PublicTest"],
+    },
+    "training": {
+        "profile": "quick",
+        "seed": 7,
+        "profiles": {
+            "quick": {
+                "architecture": "senim_cnn",
+                "width": 4,
+                "epochs": 1,
+                "batch_size": 32,
+                "max_train_images": None,
+                "augmentation": False,
+                "lr_schedule": "constant",
+                "early_stopping_patience": None,
+                "baseline_epochs": 1,
+            },  # fmt: skip
+            "full": {},
+        },
+    },
+    "gate": {
+        "min_accuracy": 0.0,
+        "min_macro_f1": 0.0,
+        "champion_tolerance": 1.0,
+        "max_int8_accuracy_drop": 1.0,
+    },  # fmt: skip
+    "registry": {"model_name": "fer-emotion", "experiment": "fer-emotion"},
+}
+
+
+@pytest.fixture(scope="module")
+def fer_store(tmp_path_factory):
+    """One workspace with a registered quick FER model (synthetic source)."""
+    from flows.retrain_fer import retrain_fer
+
+    root = tmp_path_factory.mktemp("fer-store")
+    with pytest.MonkeyPatch.context() as mp:
+        make_workspace(root, mp, fer=TINY_FER)
+        summary = retrain_fer()
+        yield {"root": root, "summary": summary, "env": dict(__import__("os").environ)}
+
+
+def test_given_synthetic_faces_when_retrained_then_registered_promoted_with_exports(fer_store):
+    summary = fer_store["summary"]
+    assert summary.registered_version == "1" and summary.decision == "promoted"
+    assert summary.images == 7 * (24 + 8) and summary.device == "CPU"
+    assert set(summary.exports) == {"float16", "int8"}
+    assert 0 <= summary.accuracy <= 1 and summary.baseline_accuracy is not None
+    snapshot = fer_store["root"] / "workspace" / "data/fer/snapshot.npz"
+    assert snapshot.is_file() and snapshot.with_name("snapshot.npz.dvc").is_file()
+
+
+def test_given_registered_version_then_lineage_and_export_tags_are_on_it(fer_store, monkeypatch):
+    from pipelines.mlflow_store import mlflow_client
+    from senim.environment import resolve_stores
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    client = mlflow_client(resolve_stores())
+    version = client.get_model_version_by_alias("fer-emotion", "champion")
+    tags = version.tags
+    assert tags["data_version"] == fer_store["summary"].data_version
+    assert tags["git_commit"] and tags["gx_result"] and tags["params_hash"]
+    for kind in ("float16", "int8"):
+        assert len(tags[f"export.{kind}.sha256"]) == 64
+        assert int(tags[f"export.{kind}.size_bytes"]) > 0
+        assert tags[f"export.{kind}.artifact"] == f"exports/fer-emotion-{kind}.tflite"
+
+
+@pytest.mark.parametrize("runtime", [None, "float16", "int8"])
+def test_given_images_when_predicted_then_one_row_each_in_order(
+    fer_store, tmp_path, monkeypatch, capsys, runtime
+):
+    from pipelines.synthetic_fer import generate_fer
+    from senim.cli import main
+    from senim.config import FerSyntheticParams
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    images = generate_fer(FerSyntheticParams(seed=99, train_per_class=2, test_per_class=1)).x
+    source = tmp_path / "faces.npz"
+    np.savez_compressed(source, x=images)
+    output = tmp_path / "predicted.csv"
+    args = ["fer", "predict", "--input", str(source), "--output", str(output)]
+    with pytest.raises(SystemExit) as done:
+        main(args + (["--tflite", runtime] if runtime else []))
+    assert done.value.code in (0, None), capsys.readouterr().err
+    frame = pd.read_csv(output)
+    assert list(frame.columns) == list(OUTPUT_COLUMNS) and len(frame) == len(images)
+    probabilities = frame[[c for c in frame.columns if c.startswith("p_")]].to_numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=0.02)
+    assert (frame["label"] == probabilities.argmax(axis=1)).all()
+    assert (frame["model_version"] == 1).all()
+
+
+def test_given_bad_prediction_input_when_predicted_then_error_names_it_and_no_output(
+    fer_store, tmp_path, monkeypatch, capsys
+):
+    from senim.cli import main
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    source = tmp_path / "wrong.npz"
+    np.savez_compressed(source, x=np.zeros((2, 32, 32), dtype=np.uint8))
+    output = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as done:
+        main(["fer", "predict", "--input", str(source), "--output", str(output)])
+    assert done.value.code == 3
+    assert "shape (N, 48, 48)" in capsys.readouterr().err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("form", ["csv", "folder", "npz"])
+def test_given_each_data_form_when_trained_from_the_cli_then_a_new_version(
+    fer_store, tmp_path, monkeypatch, capsys, form
+):
+    from pipelines.synthetic_fer import write_synthetic_fer
+    from senim.cli import main
+    from senim.config import FerSyntheticParams
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    small = FerSyntheticParams(seed=8, train_per_class=12, test_per_class=6)
+    name = {"csv": "faces.csv", "folder": "faces", "npz": "faces.npz"}[form]
+    data = write_synthetic_fer(tmp_path / name, small, form)
+    with pytest.raises(SystemExit) as done:
+        main(["fer", "train", "--data", str(data)])
+    captured = capsys.readouterr()
+    assert done.value.code in (0, None), captured.err
+    assert "fer-emotion version" in captured.out and "exports: float16" in captured.out
