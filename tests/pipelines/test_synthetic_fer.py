@@ -57,26 +57,30 @@ def _entries(folder: Path) -> list[str]:
 # --- shape, balance, order --------------------------------------------------------------------
 
 
+TRAIN, TEST = FerSyntheticParams().train_per_class, FerSyntheticParams().test_per_class
+N_TRAIN, N_TEST = 7 * TRAIN, 7 * TEST
+
+
 def test_given_default_params_when_generated_then_arrays_have_the_fer_shapes_and_dtypes(faces):
-    assert faces.x.shape == (7 * 80 + 7 * 20, 48, 48)
+    assert faces.x.shape == (N_TRAIN + N_TEST, 48, 48)
     assert faces.x.dtype == np.uint8
-    assert faces.y.shape == (700,) and faces.y.dtype == np.uint8
-    assert faces.usage.shape == (700,)
+    assert faces.y.shape == (N_TRAIN + N_TEST,) and faces.y.dtype == np.uint8
+    assert faces.usage.shape == (N_TRAIN + N_TEST,)
     assert set(faces.usage.tolist()) == {"Training", "PublicTest"}
 
 
 def test_given_default_params_when_generated_then_each_usage_is_balanced_over_the_classes(faces):
-    assert faces.part("Training").class_counts() == dict.fromkeys(EMOTIONS, 80)
-    assert faces.part("PublicTest").class_counts() == dict.fromkeys(EMOTIONS, 20)
+    assert faces.part("Training").class_counts() == dict.fromkeys(EMOTIONS, TRAIN)
+    assert faces.part("PublicTest").class_counts() == dict.fromkeys(EMOTIONS, TEST)
 
 
 def test_given_default_params_when_generated_then_rows_run_training_then_public_test_by_class(
     faces,
 ):
-    assert faces.usage[:560].tolist() == ["Training"] * 560
-    assert faces.usage[560:].tolist() == ["PublicTest"] * 140
-    np.testing.assert_array_equal(faces.y[:560], np.repeat(np.arange(7), 80))
-    np.testing.assert_array_equal(faces.y[560:], np.repeat(np.arange(7), 20))
+    assert faces.usage[:N_TRAIN].tolist() == ["Training"] * N_TRAIN
+    assert faces.usage[N_TRAIN:].tolist() == ["PublicTest"] * N_TEST
+    np.testing.assert_array_equal(faces.y[:N_TRAIN], np.repeat(np.arange(7), TRAIN))
+    np.testing.assert_array_equal(faces.y[N_TRAIN:], np.repeat(np.arange(7), TEST))
 
 
 def test_given_custom_counts_when_generated_then_each_class_gets_exactly_those_counts():
