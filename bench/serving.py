@@ -406,6 +406,7 @@ def _section(table: list[list], version: str, args) -> str:
     at_200 = by.get((AUTH_ON, "single @ 200/s"))
     auth_cost = 1 - peak[AUTH_ON] / peak[AUTH_OFF]
     lines = [
+        MARKER,
         "## Credit scoring service: throughput and latency",
         "",
         f"Machine: {machine_info()}",
