@@ -177,6 +177,14 @@ def retrain_fer(
     )
     training_curves_figure(ours.history, artifacts / "training_curves.png", active.architecture)
     write_json(artifacts / "metrics.json", metrics)
+    # Any other held-out part given (PrivateTest, the official final test): reported, not
+    # used for selection or the gate.
+    held_out = cleaned.part("PrivateTest")
+    private_metrics = None
+    if len(held_out):
+        say(f"evaluating on {len(held_out)} PrivateTest images as well")
+        private_metrics = _evaluate(ours.model, held_out, active.tta)
+        write_json(artifacts / "private_test_metrics.json", private_metrics)
     write_json(
         artifacts / "data.json",
         {
@@ -213,6 +221,14 @@ def retrain_fer(
     name = params.fer.registry.model_name
     experiment_id = _experiment(client, params.fer.registry.experiment, stores)
     scalar = _scalar_metrics(metrics, baseline_metrics, ours)
+    if private_metrics is not None:
+        scalar.update(
+            {
+                f"private_test_{k}": float(v)
+                for k, v in private_metrics.items()
+                if isinstance(v, int | float)
+            }
+        )
     run = log_fer_run(
         experiment_id=experiment_id,
         model=ours.model,

@@ -128,6 +128,30 @@ def test_given_bad_prediction_input_when_predicted_then_error_names_it_and_no_ou
     assert not output.exists()
 
 
+def test_given_a_private_test_part_when_trained_then_it_is_evaluated_and_logged(
+    fer_store, tmp_path, monkeypatch
+):
+    """PrivateTest, when given, is reported (never used for selection or the gate)."""
+    import mlflow
+
+    from flows.retrain_fer import retrain_fer
+    from pipelines.fer_schema import FerDataset
+    from pipelines.fer_sources import read_fer_npz, write_fer_npz
+    from pipelines.synthetic_fer import write_synthetic_fer
+    from senim.config import FerSyntheticParams
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    small = FerSyntheticParams(seed=9, train_per_class=12, test_per_class=6)
+    faces = read_fer_npz(write_synthetic_fer(tmp_path / "faces.npz", small, "npz"))
+    usage = faces.usage.astype("<U11")  # room for "PrivateTest"
+    test_rows = np.flatnonzero(usage == "PublicTest")
+    usage[test_rows[::2]] = "PrivateTest"  # half of each class's test images
+    data = write_fer_npz(FerDataset(faces.x, faces.y, usage), tmp_path / "with-private.npz")
+    summary = retrain_fer(data_path=str(data))
+    metrics = mlflow.get_run(summary.run_id).data.metrics
+    assert 0 <= metrics["private_test_accuracy"] <= 1 and "private_test_macro_f1" in metrics
+
+
 @pytest.mark.parametrize("form", ["csv", "folder", "npz"])
 def test_given_each_data_form_when_trained_from_the_cli_then_a_new_version(
     fer_store, tmp_path, monkeypatch, capsys, form
