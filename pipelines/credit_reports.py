@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from senim.atomic_files import atomic_write, write_text_atomically
+from pipelines.figures import pyplot, save_png
+from senim.atomic_files import write_text_atomically
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 COMPARISON_METRICS: tuple[str, ...] = (
     "macro_f1",
@@ -172,7 +173,7 @@ tr.best {{ background: #e3f6e3; font-weight: bold; }}
 
 
 def _plot_comparison(table: pd.DataFrame, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     metrics = [m for m in CHART_METRICS if m in table.columns]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(table)), 4.5))
     width = 0.8 / max(len(metrics), 1)
@@ -184,12 +185,12 @@ def _plot_comparison(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("score (higher is better)")
     ax.set_title("Candidate models, out-of-fold")
     ax.legend(loc="upper center", ncol=3, fontsize="small")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_confusion(conf_df: pd.DataFrame, path: Path, title: str) -> Path:
     """Heatmap of counts, true band down the side and predicted band across."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = conf_df.to_numpy()
     fig, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(counts, cmap="Blues")
@@ -203,12 +204,12 @@ def plot_confusion(conf_df: pd.DataFrame, path: Path, title: str) -> Path:
         colour = "white" if value > threshold else "black"
         ax.text(col, row, str(value), ha="center", va="center", color=colour)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_calibration(cal_df: pd.DataFrame, path: Path, title: str) -> Path:
     """Reliability diagram: accuracy against mean confidence per bin, with the ideal diagonal."""
-    plt = _pyplot()
+    plt = pyplot()
     filled = cal_df[cal_df["count"] > 0]
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
@@ -219,23 +220,23 @@ def plot_calibration(cal_df: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.legend(loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_feature_importance(series: pd.Series, path: Path, title: str, top: int = 20) -> Path:
     """Horizontal bars of the ``top`` features by absolute importance, largest at the top."""
-    plt = _pyplot()
+    plt = pyplot()
     ordered = series.reindex(series.abs().sort_values(ascending=False).index).head(top)
     fig, ax = plt.subplots(figsize=(7, max(3.0, 0.35 * len(ordered) + 1)))
     ax.barh([str(i) for i in ordered.index[::-1]], ordered.to_numpy()[::-1])
     ax.set_xlabel("importance")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_per_band(report_df: pd.DataFrame, path: Path, title: str) -> Path:
     """Precision, recall and F1 per band, support shown under each band name."""
-    plt = _pyplot()
+    plt = pyplot()
     metrics = ["precision", "recall", "f1"]
     x = np.arange(len(report_df))
     width = 0.8 / len(metrics)
@@ -250,25 +251,4 @@ def plot_per_band(report_df: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_ylim(0, 1.15)
     ax.set_title(title)
     ax.legend(loc="upper center", ncol=3, fontsize="small")
-    return _save(fig, path)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """Save as PNG atomically and always close the figure, so long sweeps do not leak memory."""
-    plt = _pyplot()
-    path = Path(path)
-    try:
-        fig.tight_layout()
-        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -27,10 +27,10 @@ from sklearn.metrics import (
 )
 
 from pipelines.fer_schema import EMOTIONS
-from senim.atomic_files import atomic_write
+from pipelines.figures import pyplot, save_png
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 N_CLASSES = len(EMOTIONS)
 LABELS: list[int] = list(range(N_CLASSES))
@@ -115,7 +115,7 @@ def confusion_matrix_figure(y_true: Any, proba: Any, path: Path, title: str) -> 
     counts = confusion_matrix(y, p.argmax(axis=1), labels=LABELS)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, label="share of the true emotion")
@@ -129,7 +129,7 @@ def confusion_matrix_figure(y_true: Any, proba: Any, path: Path, title: str) -> 
         label = f"{count}\n{shares[row, col]:.0%}" if totals[row, 0] else "0"
         ax.text(col, row, label, ha="center", va="center", color=colour, fontsize=8)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def training_curves_figure(history: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
@@ -137,7 +137,7 @@ def training_curves_figure(history: Mapping[str, Sequence[float]], path: Path, t
     epochs = len(history.get("loss", ()))
     if epochs == 0:
         raise ValueError("history has no epochs: expected a non-empty 'loss' list")
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -163,25 +163,4 @@ def training_curves_figure(history: Mapping[str, Sequence[float]], path: Path, t
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.suptitle(title)
-    return _save(fig, path)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """Save as PNG atomically and always close the figure."""
-    plt = _pyplot()
-    path = Path(path)
-    try:
-        fig.tight_layout()
-        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

@@ -300,16 +300,18 @@ class PredictionLog:
                     backoff = min(backoff * 2, self._max_backoff_s)
                     continue
                 with self._progress:
-                    self._dropped += len(batch)
-                    self._dropped_logged += len(batch)
-                    self._failed_batches += 1
-                    total = self._dropped
-                    self._progress.notify_all()
+                    total = self._dropped + len(batch)
+                # Logged before it is counted: whoever flush() releases has the error line.
                 logger.error(
                     "prediction log: dropped %d event(s) after %d failed attempts "
                     "(%d dropped in all): %s",
                     len(batch), self._max_attempts, total, exc,
                 )  # fmt: skip
+                with self._progress:
+                    self._dropped += len(batch)
+                    self._dropped_logged += len(batch)
+                    self._failed_batches += 1
+                    self._progress.notify_all()
                 return
             with self._progress:
                 self._written += len(batch)
