@@ -33,7 +33,8 @@ FORBIDDEN_CONTENT_TYPES = ("application/vnd.bentoml+pickle",)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def _header(scope: Scope, name: bytes) -> str:
+def header(scope: Scope, name: bytes) -> str:
+    """A request header's value from an ASGI scope (``name`` lower-case), or \"\"."""
     for key, value in scope.get("headers") or []:
         if key.lower() == name:
             return value.decode("latin-1")
@@ -48,18 +49,18 @@ def _printable(text: str) -> str:
 def _request_id(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a plain token (it is echoed in a header
     and written to the audit log), else a fresh one."""
-    offered = _header(scope, b"x-request-id").strip()
+    offered = header(scope, b"x-request-id").strip()
     if _REQUEST_ID.fullmatch(offered):
         return offered
     return uuid.uuid4().hex
 
 
 def request_meta(scope: Scope, trusted_proxies: Iterable = ()) -> RequestMeta:
-    user_agent = _printable(_header(scope, b"user-agent"))[:512]
+    user_agent = _printable(header(scope, b"user-agent"))[:512]
     return RequestMeta(
         ip=client_ip(scope, tuple(trusted_proxies))[:45],
         user_agent=user_agent,
-        device_fingerprint=device_fingerprint(user_agent, _header(scope, b"accept-language")),
+        device_fingerprint=device_fingerprint(user_agent, header(scope, b"accept-language")),
         # Kept in the scope so every layer of one request logs the same id.
         request_id=scope.setdefault("state", {}).setdefault("request_id", _request_id(scope)),
     )
@@ -103,7 +104,7 @@ class GuardMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         rid = (b"x-request-id", request_id.encode("ascii"))
-        content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        content_type = header(scope, b"content-type").split(";")[0].strip().lower()
         if content_type in FORBIDDEN_CONTENT_TYPES:
             await send_json(
                 send,
@@ -116,7 +117,7 @@ class GuardMiddleware:
             "error": "payload_too_large",
             "message": f"the request body is over {self.max_body_bytes} bytes",
         }
-        declared = _header(scope, b"content-length").strip()
+        declared = header(scope, b"content-length").strip()
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await send_json(send, 413, too_large, [rid])
             return
@@ -204,8 +205,8 @@ class AuthMiddleware:
             call = (
                 _authorize,
                 runtime,
-                _header(scope, b"authorization") or None,
-                _header(scope, b"x-api-key") or None,
+                header(scope, b"authorization") or None,
+                header(scope, b"x-api-key") or None,
                 meta,
                 self._permission_for(scope["path"]),
                 scope["path"],

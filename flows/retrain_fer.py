@@ -120,14 +120,14 @@ def retrain_fer(
     inferred) replaces the configured source, ``profile`` the configured profile."""
     from pipelines.fer_evaluation import confusion_matrix_figure, training_curves_figure
     from pipelines.fer_export import export_and_check, representative_sample
-    from pipelines.fer_sources import FORMS
+    from pipelines.fer_sources import infer_form
     from pipelines.fer_training import predict_proba
 
     stores = resolve_stores()
     params = load_params(params_path or stores.params_path)
     overrides: dict = {}
     if data_path:
-        form = data_form or _infer_form(Path(data_path), FORMS)
+        form = data_form or infer_form(Path(data_path))
         overrides["data"] = {**params.fer.data.model_dump(), "source": form, "path": data_path}
     if profile:
         overrides["training"] = {**params.fer.training.model_dump(), "profile": profile}
@@ -279,15 +279,6 @@ def retrain_fer(
         reports_dir=str(out_dir),
         device=ours.device,
     )
-
-
-def _infer_form(path: Path, forms) -> str:
-    if path.is_dir():
-        return "folder"
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix in forms:
-        return suffix
-    raise DataError(f"{path}: cannot tell the FER form; name it: {', '.join(forms)}")
 
 
 def _experiment(client, name: str, stores: Stores) -> str:

@@ -57,7 +57,7 @@ def read_fer(path: str | Path, form: FerForm | None = None) -> FerDataset:
     """
     path = Path(path)
     if form is None:
-        form = _infer_form(path)
+        form = infer_form(path)
     readers: dict[str, Callable[[Path], FerDataset]] = {
         "csv": read_fer_csv,
         "folder": read_fer_folder,
@@ -68,7 +68,8 @@ def read_fer(path: str | Path, form: FerForm | None = None) -> FerDataset:
     return readers[form](path)
 
 
-def _infer_form(path: Path) -> FerForm:
+def infer_form(path: Path) -> FerForm:
+    """The FER form of ``path``: a folder is the image release, else the file suffix."""
     if not path.exists():
         raise DataError(f"FER2013 data not found: {path}")
     if path.is_dir():

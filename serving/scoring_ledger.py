@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from auth.asgi import ASGIApp, Receive, Scope, Send, send_json
+from auth.asgi import ASGIApp, Receive, Scope, Send, header, send_json
 from serving.prediction_log import PredictionEvent, PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class ScoringLedger:
             )
             return
         state = scope.setdefault("state", {})
-        content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        content_type = header(scope, b"content-type").split(";")[0].strip().lower()
         if content_type != "application/json":
             refusal = {
                 "error": "unsupported_media_type",
@@ -127,13 +127,6 @@ class ScoringLedger:
                 request_id=scope.get("state", {}).get("request_id"),
             )
         )
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers") or []:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
 
 
 async def _read_body(receive: Receive) -> bytes:
