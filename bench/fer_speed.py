@@ -13,7 +13,7 @@ camera frame) and batch 32, for:
 Every runtime goes from uint8 images (N, 48, 48) to float32 probabilities (N, 7), so the
 input cast (Keras), the input checks and the int8 output dequantisation are all counted.
 
-Models: ``senim_cnn`` at the full profile's width (64, ``--width``) and the paper's
+Models: ``senim_cnn`` at the full profile's width (48, ``--width``) and the paper's
 ``paper_cnn``. Each is trained briefly (``--epochs``, default 1) on the synthetic faces
 with the quick profile's recipe before export, so the exports carry trained weights and
 an int8 calibration (200 class-stratified training images) of a trained model rather than
@@ -486,7 +486,7 @@ def section(settings: list[Setting], models: list[Trained], args, meta: dict) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=None, help="senim_cnn filters (full: 64)")
+    parser.add_argument("--width", type=int, default=None, help="senim_cnn filters (full profile)")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs per model")
     parser.add_argument("--representative", type=int, default=200, help="int8 calibration")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")

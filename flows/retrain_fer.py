@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipelines import credit_registry
 from pipelines.credit_tracking import lineage_for
-from pipelines.data_versioning import version_snapshot
+from pipelines.data_versioning import file_md5, version_snapshot
 from pipelines.fer_gate import decide_fer_promotion
 from pipelines.fer_ingest import load_fer_source
 from pipelines.fer_schema import FerDataset
@@ -31,7 +31,12 @@ from pipelines.fer_tracking import (
     register_fer,
     write_json,
 )
-from pipelines.fer_validate import clean_for_training, ensure_fer_valid, validate_fer_data
+from pipelines.fer_validate import (
+    clean_for_training,
+    clean_test_set,
+    ensure_fer_valid,
+    validate_fer_data,
+)
 from pipelines.lineage import flatten_params, git_commit
 from pipelines.mlflow_store import check_reachable, mlflow_client
 from senim.config import Params, load_params
@@ -50,6 +55,7 @@ class FerTrainingSummary:
     profile: str
     accuracy: float
     macro_f1: float
+    test_accuracy: float | None
     baseline_accuracy: float | None
     exports: dict[str, bool]  # kind -> accepted
     registered_version: str
@@ -66,8 +72,14 @@ def check_tracking_store(stores: Stores) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def load_and_validate(params: Params, docs: Path):
-    dataset = load_fer_source(params.fer.data, params.fer.synthetic)
+def load_and_validate(params: Params, docs: Path, snapshot: Path | None = None):
+    """The configured source, or an already versioned ``snapshot`` (the DVC stage's)."""
+    if snapshot is not None:
+        from pipelines.fer_sources import read_fer_npz
+
+        dataset = read_fer_npz(snapshot)
+    else:
+        dataset = load_fer_source(params.fer.data, params.fer.synthetic)
     result = validate_fer_data(dataset, params.fer.validation)
     (docs / "validation.txt").write_text(result.report())
     ensure_fer_valid(result)
@@ -115,12 +127,21 @@ def retrain_fer(
     data_form: str | None = None,
     profile: str | None = None,
     reports_dir: str | None = None,
+    snapshot: str | None = None,
+    test_path: str | None = None,
+    test_form: str | None = None,
 ) -> FerTrainingSummary:
     """Retrain the emotion model; ``data_path`` (with ``data_form``: csv, folder, npz, or
-    inferred) replaces the configured source, ``profile`` the configured profile."""
+    inferred) replaces the configured source, ``profile`` the configured profile.
+
+    ``snapshot`` starts from an already versioned ``.npz`` snapshot (the DVC pipeline's
+    stage output: no ingest, no ``dvc add``). ``test_path`` (any of the three forms) is an
+    extra test set: every image in it, less blank images and copies of training images,
+    is evaluated and logged as ``test_*`` metrics; never used for selection or the gate.
+    """
     from pipelines.fer_evaluation import confusion_matrix_figure, training_curves_figure
     from pipelines.fer_export import export_and_check, representative_sample
-    from pipelines.fer_sources import infer_form
+    from pipelines.fer_sources import infer_form, read_fer
     from pipelines.fer_training import predict_proba
 
     stores = resolve_stores()
@@ -143,12 +164,21 @@ def retrain_fer(
     say = reporter().stage
     check_tracking_store(stores)
 
-    say(f"loading {params.fer.data.source} FER data; validating with Great Expectations")
-    dataset, validation = load_and_validate(params, artifacts)
-    snapshot = stores.workspace / params.fer.data.snapshot_path
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    say(f"versioning {snapshot.relative_to(stores.workspace)} with DVC")
-    data_version = version_data(dataset, snapshot, stores)
+    test_set = None
+    if test_path:
+        # Read before training, so a bad test file fails in seconds, not after an hour.
+        test_set = read_fer(Path(test_path), test_form or infer_form(Path(test_path)))
+    if snapshot:
+        say(f"validating the versioned snapshot {snapshot} with Great Expectations")
+        dataset, validation = load_and_validate(params, artifacts, Path(snapshot))
+        data_version = file_md5(Path(snapshot))
+    else:
+        say(f"loading {params.fer.data.source} FER data; validating with Great Expectations")
+        dataset, validation = load_and_validate(params, artifacts)
+        tracked = stores.workspace / params.fer.data.snapshot_path
+        tracked.parent.mkdir(parents=True, exist_ok=True)
+        say(f"versioning {tracked.relative_to(stores.workspace)} with DVC")
+        data_version = version_data(dataset, tracked, stores)
     cleaned, dropped = clean_for_training(dataset, params.fer.validation)
     train_set, evaluation = cleaned.part("Training"), cleaned.part(EVALUATION_USAGE)
     if len(evaluation) == 0:
@@ -185,11 +215,26 @@ def retrain_fer(
         say(f"evaluating on {len(held_out)} PrivateTest images as well")
         private_metrics = _evaluate(ours.model, held_out, active.tta)
         write_json(artifacts / "private_test_metrics.json", private_metrics)
+    test_metrics = test_dropped = None
+    if test_set is not None:
+        kept, test_dropped = clean_test_set(test_set, train_set, params.fer.validation)
+        say(f"evaluating on the {len(kept)} images of the test set {test_set.source}")
+        test_metrics = _evaluate(ours.model, kept, active.tta)
+        write_json(artifacts / "test_metrics.json", {**test_metrics, "images": test_dropped})
+        confusion_matrix_figure(
+            kept.y,
+            predict_proba(ours.model, kept.x, tta=active.tta),
+            artifacts / "test_confusion_matrix.png",
+            f"{active.architecture} on {Path(test_set.source).name}",
+        )
     write_json(
         artifacts / "data.json",
         {
             "data_version": data_version,
             "dropped": dropped,
+            "test_set": None
+            if test_set is None
+            else {"source": test_set.source, **(test_dropped or {})},
             "validation": validation.summary,
             "notes": list(dataset.notes),
         },
@@ -221,14 +266,11 @@ def retrain_fer(
     name = params.fer.registry.model_name
     experiment_id = _experiment(client, params.fer.registry.experiment, stores)
     scalar = _scalar_metrics(metrics, baseline_metrics, ours)
-    if private_metrics is not None:
-        scalar.update(
-            {
-                f"private_test_{k}": float(v)
-                for k, v in private_metrics.items()
-                if isinstance(v, int | float)
-            }
-        )
+    for prefix, extra in (("private_test_", private_metrics), ("test_", test_metrics)):
+        if extra is not None:
+            scalar.update(
+                {f"{prefix}{k}": float(v) for k, v in extra.items() if isinstance(v, int | float)}
+            )
     run = log_fer_run(
         experiment_id=experiment_id,
         model=ours.model,
@@ -270,6 +312,7 @@ def retrain_fer(
         profile=params.fer.training.profile,
         accuracy=float(metrics["accuracy"]),
         macro_f1=float(metrics["macro_f1"]),
+        test_accuracy=None if test_metrics is None else float(test_metrics["accuracy"]),
         baseline_accuracy=None if baseline_metrics is None else float(baseline_metrics["accuracy"]),
         exports={record.kind: bool(record.accepted) for record in exports},
         registered_version=registered.version,

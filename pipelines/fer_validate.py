@@ -32,7 +32,7 @@ import pandas as pd
 from pipelines.fer_schema import EMOTIONS, IMAGE_SIZE, USAGES, FerDataset
 from pipelines.validate import ExpectationFailure
 from senim.config import FerValidationParams
-from senim.errors import DataValidationError
+from senim.errors import DataError, DataValidationError
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -614,3 +614,35 @@ def _without(
         dataset.source,
         dataset.notes + tuple(notes),
     )
+
+
+def clean_test_set(
+    test: FerDataset, training: FerDataset, params: FerValidationParams
+) -> tuple[FerDataset, dict[str, int]]:
+    """An extra test set (``senim fer train --test``) as it is evaluated: every image in
+    it, whatever its usage, minus blank images and exact copies of a training image
+    (a test image the model saw would flatter it). Returns the kept images and the counts
+    ``{"images": n, "blank_dropped": n, "training_copies_dropped": n}``.
+    """
+    if len(test) == 0:
+        raise DataError(f"{test.source}: the test set has no images")
+    flat = test.x.reshape(len(test), -1)
+    blank = _mean_std(flat)[1] < params.blank_std_threshold
+    seen = set(_pixel_hashes(training.x.reshape(len(training), -1)))
+    copied = np.array([h in seen for h in _pixel_hashes(flat)], dtype=bool) & ~blank
+    counts = {
+        "images": len(test),
+        "blank_dropped": int(blank.sum()),
+        "training_copies_dropped": int(copied.sum()),
+    }
+    keep = ~(blank | copied)
+    if not keep.any():
+        raise DataError(
+            f"{test.source}: no test image left after dropping {counts['blank_dropped']} blank "
+            f"images and {counts['training_copies_dropped']} copies of training images"
+        )
+    note = (
+        f"test set: dropped {counts['blank_dropped']} blank images and "
+        f"{counts['training_copies_dropped']} exact copies of training images"
+    )
+    return test.where(keep, note if (blank | copied).any() else None), counts

@@ -311,6 +311,48 @@ def stage_validate(
     out.print(f"validation passed: {result.evaluated} expectations")
 
 
+@stage_app.command("fer-ingest")
+def stage_fer_ingest(
+    output: Annotated[Path, typer.Option("--out", help="Snapshot .npz to write.")],
+    params: ParamsOption = None,
+) -> None:
+    """Read the configured emotion source (fer.data) and write the .npz snapshot."""
+    stores = _prepare()
+    from pipelines.fer_ingest import ingest_fer
+    from senim.config import load_params
+
+    fer = load_params(params or stores.params_path).fer
+    path = ingest_fer(fer.data, fer.synthetic, output)
+    out.print(f"FER snapshot written to {path}")
+
+
+@stage_app.command("fer-validate")
+def stage_fer_validate(
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="Snapshot .npz to validate.")],
+    report: Annotated[Path, typer.Option("--report", help="JSON summary (a DVC metric).")],
+    params: ParamsOption = None,
+) -> None:
+    """Run the FER Great Expectations suite; exit non-zero with a readable report when it fails."""
+    import json
+    import math
+
+    stores = _prepare()
+    from pipelines.fer_sources import read_fer_npz
+    from pipelines.fer_validate import ensure_fer_valid, validate_fer_data
+    from senim.config import load_params
+
+    fer = load_params(params or stores.params_path).fer
+    result = validate_fer_data(read_fer_npz(snapshot), fer.validation)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    numbers = {k: v if math.isfinite(v) else None for k, v in result.summary.items()}
+    report.write_text(json.dumps({**numbers, "success": result.success}, indent=2))
+    report.with_suffix(".txt").write_text(result.report())
+    if not result.success:
+        err.print(result.report(), markup=False, highlight=False)
+    ensure_fer_valid(result)
+    out.print(f"FER validation passed: {result.headline()}")
+
+
 @deploy_app.command("credit")
 def deploy_credit(
     alias: Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")] = "champion",
@@ -385,6 +427,11 @@ def serve_credit(
     os.execvpe(command[0], command, env)
 
 
+FerFormOption = Annotated[
+    str | None, typer.Option("--form", help="csv, folder or npz (default: from the path).")
+]
+
+
 @fer_app.command("train")
 def fer_train(
     data: Annotated[
@@ -395,11 +442,32 @@ def fer_train(
             "default: fer.data in params.yaml.",
         ),
     ] = None,
-    form: Annotated[
-        str | None, typer.Option("--form", help="csv, folder or npz (default: from the path).")
+    form: FerFormOption = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot", help="Already versioned .npz snapshot (skips ingest and dvc add)."
+        ),
+    ] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test",
+            help="An extra test set in any form, evaluated and logged as test_* metrics "
+            "(never used for selection or the gate).",
+        ),
+    ] = None,
+    test_form: Annotated[
+        str | None, typer.Option("--test-form", help="csv, folder or npz (default: from --test).")
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", help="quick or full (default: params.yaml).")
+    ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports", help="Folder for metrics, plots and exports (default: a run folder)."
+        ),
     ] = None,
     params: ParamsOption = None,
 ) -> None:
@@ -407,15 +475,23 @@ def fer_train(
     _prepare()
     if profile is not None and profile not in ("quick", "full"):
         raise SenimError(f"--profile must be quick or full, got {profile!r}")
-    if form is not None and form not in ("csv", "folder", "npz"):
-        raise SenimError(f"--form must be csv, folder or npz, got {form!r}")
-    if data is not None and not data.exists():
-        raise DataError(f"{data}: no such file or folder")
+    for option, value in (("--form", form), ("--test-form", test_form)):
+        if value is not None and value not in ("csv", "folder", "npz"):
+            raise SenimError(f"{option} must be csv, folder or npz, got {value!r}")
+    if data is not None and snapshot is not None:
+        raise SenimError("give either --data or --snapshot, not both")
+    for option, path in (("--data", data), ("--snapshot", snapshot), ("--test", test)):
+        if path is not None and not path.exists():
+            raise DataError(f"{option}: {path}: no such file or folder")
     _run_fer_training(
         params_path=str(params) if params else None,
         data_path=str(data.resolve()) if data else None,
         data_form=form,
+        snapshot=str(snapshot.resolve()) if snapshot else None,
+        test_path=str(test.resolve()) if test else None,
+        test_form=test_form,
         profile=profile,
+        reports_dir=str(reports.resolve()) if reports else None,
     )
 
 
@@ -432,6 +508,8 @@ def _run_fer_training(**options) -> None:
         f"fer-emotion version {summary.registered_version} ({summary.profile}, {summary.device}): "
         f"PublicTest accuracy {summary.accuracy:.4f}, macro-F1 {summary.macro_f1:.4f}{baseline}"
     )
+    if summary.test_accuracy is not None:
+        out.print(f"test set accuracy {summary.test_accuracy:.4f}")
     exports = ", ".join(
         f"{k} {'accepted' if v else 'REJECTED'}" for k, v in summary.exports.items()
     )

@@ -113,6 +113,7 @@ def prepare_home(stores: Stores) -> None:
     stores.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(stores.prefect_home))
     os.environ.setdefault("MPLCONFIGDIR", str(stores.home / "matplotlib"))
+    os.environ.setdefault("KERAS_HOME", str(stores.home / "keras"))  # not ~/.keras
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

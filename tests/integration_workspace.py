@@ -47,6 +47,44 @@ FAST_PARAMS: dict = {
 }
 
 
+# A FER config that trains in seconds: tiny synthetic faces, width 4, one epoch.
+TINY_FER = {
+    "data": {"source": "synthetic", "path": None, "snapshot_path": "data/fer/snapshot.npz"},
+    "synthetic": {"seed": 5, "train_per_class": 24, "test_per_class": 8, "noise": 0.1},
+    "validation": {
+        "min_images_per_class": 5,
+        "blank_std_threshold": 1.0,
+        "max_blank_fraction": 0.01,
+        "required_usages": ["Training", "PublicTest"],
+    },
+    "training": {
+        "profile": "quick",
+        "seed": 7,
+        "profiles": {
+            "quick": {
+                "architecture": "senim_cnn",
+                "width": 4,
+                "epochs": 1,
+                "batch_size": 32,
+                "max_train_images": None,
+                "augmentation": False,
+                "lr_schedule": "constant",
+                "early_stopping_patience": None,
+                "baseline_epochs": 1,
+            },  # fmt: skip
+            "full": {},
+        },
+    },
+    "gate": {
+        "min_accuracy": 0.0,
+        "min_macro_f1": 0.0,
+        "champion_tolerance": 1.0,
+        "max_int8_accuracy_drop": 1.0,
+    },  # fmt: skip
+    "registry": {"model_name": "fer-emotion", "experiment": "fer-emotion"},
+}
+
+
 def write_params(workspace: Path, **sections: dict) -> Path:
     merged = {k: dict(v) for k, v in FAST_PARAMS.items()}
     for section, values in sections.items():

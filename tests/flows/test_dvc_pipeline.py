@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration_workspace import write_params
+from tests.integration_workspace import TINY_FER, write_params
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def _run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
     clone = _clean_copy(tmp_path_factory.mktemp("clone"))
-    write_params(clone)
+    write_params(clone, fer=TINY_FER)
     git = ["git", "-c", "user.name=senim-test", "-c", "user.email=test@senim.invalid"]
     subprocess.run([*git, "commit", "-qam", "fast params for the test"], cwd=clone, check=True)
     env = {
@@ -71,6 +71,7 @@ def reproduced(tmp_path_factory):
         "XDG_DATA_HOME",
         "MPLCONFIGDIR",
         "PREFECT_HOME",
+        "KERAS_HOME",
     ):
         env.pop(name, None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -82,7 +83,9 @@ def reproduced(tmp_path_factory):
 def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(reproduced):
     clone = reproduced["clone"]
     lock = yaml.safe_load((clone / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"ingest", "validate", "train"}
+    assert set(lock["stages"]) == {
+        "ingest", "validate", "train", "fer-ingest", "fer-validate", "fer-train"
+    }  # fmt: skip
     assert (clone / "data/credit/train/model/MLmodel").is_file()
     metrics = json.loads((clone / "data/credit/train/metrics.json").read_text())
     assert metrics["best"] in {"logistic_regression", "decision_tree", "random_forest", "xgboost"}
@@ -102,10 +105,27 @@ def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(repr
         ).stdout.strip()
     )
     # The pipeline's stages; `senim run` may also leave a .dvc file for its own snapshot.
-    status = _run(
-        [reproduced["dvc"], "status", "ingest", "validate", "train"], clone, reproduced["env"]
-    )
+    status = _run([reproduced["dvc"], "status"], clone, reproduced["env"])
     assert "up to date" in status.stdout.lower()
+
+
+def test_given_clean_clone_when_dvc_repro_then_fer_model_exported_and_registered(reproduced):
+    clone = reproduced["clone"]
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    validation = json.loads((clone / "data/fer/validation/result.json").read_text())
+    assert validation["success"] is True and validation["images"] == 7 * (24 + 8)
+    metrics = json.loads((clone / "data/fer/train/artifacts/metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1 and len(metrics["confusion"]) == 7
+    exports = sorted(p.name for p in (clone / "data/fer/train/artifacts/exports").iterdir())
+    assert exports == ["fer-emotion-float16.tflite", "fer-emotion-int8.tflite"]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db")
+    champion = client.get_model_version_by_alias("fer-emotion", "champion")
+    # the emotion model's data version is the md5 DVC recorded for fer-ingest's output
+    assert champion.tags["data_version"] == lock["stages"]["fer-ingest"]["outs"][0]["md5"]
+    # fer-train versions nothing itself: no .dvc file beside the stage's snapshot
+    assert not (clone / "data/fer/images.npz.dvc").exists()
 
 
 def test_given_pipeline_run_then_nothing_written_to_the_user_home(reproduced):
@@ -125,6 +145,7 @@ def test_given_reproduced_pipeline_when_exp_run_sets_param_then_only_train_rerun
     output = result.stdout + result.stderr
     assert "Running stage 'train'" in output
     assert "Running stage 'ingest'" not in output
+    assert "Running stage 'fer-train'" not in output
     shown = _run(
         [reproduced["dvc"], "exp", "show", "--json"], reproduced["clone"], reproduced["env"]
     )

@@ -8,45 +8,9 @@ import pandas as pd
 import pytest
 
 from pipelines.fer_predict import OUTPUT_COLUMNS
-from tests.integration_workspace import make_workspace
+from tests.integration_workspace import TINY_FER, make_workspace
 
 pytestmark = pytest.mark.integration
-
-TINY_FER = {
-    "data": {"source": "synthetic", "path": None, "snapshot_path": "data/fer/snapshot.npz"},
-    "synthetic": {"seed": 5, "train_per_class": 24, "test_per_class": 8, "noise": 0.1},
-    "validation": {
-        "min_images_per_class": 5,
-        "blank_std_threshold": 1.0,
-        "max_blank_fraction": 0.01,
-        "required_usages": ["Training", "PublicTest"],
-    },
-    "training": {
-        "profile": "quick",
-        "seed": 7,
-        "profiles": {
-            "quick": {
-                "architecture": "senim_cnn",
-                "width": 4,
-                "epochs": 1,
-                "batch_size": 32,
-                "max_train_images": None,
-                "augmentation": False,
-                "lr_schedule": "constant",
-                "early_stopping_patience": None,
-                "baseline_epochs": 1,
-            },  # fmt: skip
-            "full": {},
-        },
-    },
-    "gate": {
-        "min_accuracy": 0.0,
-        "min_macro_f1": 0.0,
-        "champion_tolerance": 1.0,
-        "max_int8_accuracy_drop": 1.0,
-    },  # fmt: skip
-    "registry": {"model_name": "fer-emotion", "experiment": "fer-emotion"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +133,70 @@ def test_given_each_data_form_when_trained_from_the_cli_then_a_new_version(
     captured = capsys.readouterr()
     assert done.value.code in (0, None), captured.err
     assert "fer-emotion version" in captured.out and "exports: float16" in captured.out
+
+
+def test_given_a_test_file_when_trained_then_it_is_evaluated_without_training_copies(
+    fer_store, tmp_path, monkeypatch, capsys
+):
+    """--test FILE: any form; every image but blanks and copies of training images."""
+    import json
+
+    import mlflow
+
+    from pipelines.fer_schema import FerDataset
+    from pipelines.fer_sources import read_fer_npz
+    from pipelines.synthetic_fer import write_synthetic_fer
+    from senim.cli import main
+    from senim.config import FerSyntheticParams
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    small = FerSyntheticParams(seed=8, train_per_class=12, test_per_class=6)
+    data = write_synthetic_fer(tmp_path / "faces.npz", small, "npz")
+    training = read_fer_npz(data).part("Training")
+    other = read_fer_npz(
+        write_synthetic_fer(tmp_path / "other.npz", small.model_copy(update={"seed": 21}), "npz")
+    ).part("PublicTest")
+    copied = 3
+    test = FerDataset.concatenate(
+        [other, FerDataset(training.x[:copied], training.y[:copied], training.usage[:copied])],
+        source="test",
+    )
+    test_csv = tmp_path / "test.csv"
+    rows = [
+        f"{label},{' '.join(map(str, image.ravel()))},{usage}"
+        for image, label, usage in zip(test.x, test.y, test.usage, strict=True)
+    ]
+    test_csv.write_text("\n".join(["emotion,pixels,Usage", *rows]) + "\n")
+    reports = tmp_path / "reports"
+    with pytest.raises(SystemExit) as done:
+        main(["fer", "train", "--data", str(data), "--test", str(test_csv),
+              "--reports", str(reports)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert done.value.code in (0, None), captured.err
+    assert "test set accuracy" in captured.out
+    saved = json.loads((reports / "artifacts" / "test_metrics.json").read_text())
+    assert saved["images"] == {
+        "images": len(test), "blank_dropped": 0, "training_copies_dropped": copied
+    }  # fmt: skip
+    assert sum(saved[f"support_{e}"] for e in ("Angry", "Happy", "Neutral")) > 0
+    assert sum(v for k, v in saved.items() if k.startswith("support_")) == len(other)
+    run_id = mlflow.search_runs(
+        experiment_names=["fer-emotion"], order_by=["start_time DESC"], max_results=1
+    ).iloc[0]["run_id"]
+    metrics = mlflow.get_run(run_id).data.metrics
+    assert metrics["test_accuracy"] == pytest.approx(saved["accuracy"])
+
+
+def test_given_a_bad_test_file_when_trained_then_it_fails_before_training(
+    fer_store, tmp_path, monkeypatch, capsys
+):
+    from senim.cli import main
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    bad = tmp_path / "test.csv"
+    bad.write_text("emotion,pixels,Usage\n9,1 2 3,PublicTest\n")
+    with pytest.raises(SystemExit) as done:
+        main(["fer", "train", "--test", str(bad)])
+    assert done.value.code == 3
+    err = capsys.readouterr().err
+    assert "test.csv" in err and "line 2" in err and "emotion" in err

@@ -18,6 +18,7 @@ from pipelines.fer_schema import EMOTIONS, USAGES, FerDataset
 from pipelines.fer_validate import (
     FerValidationResult,
     clean_for_training,
+    clean_test_set,
     duplicate_report,
     ensure_fer_valid,
     image_summary,
@@ -429,3 +430,40 @@ def test_given_real_dev_file_when_cleaned_then_blanks_and_publictest_copies_leav
     }
     assert len(cleaned.part("Training")) == 28_709 - 12 - 340
     assert len(cleaned.part("PublicTest")) == 3_589 - 1
+
+
+def _faces(count: int, seed: int) -> FerDataset:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(count, 48, 48), dtype=np.uint8)
+    y = np.arange(count, dtype=np.uint8) % len(EMOTIONS)
+    return FerDataset(x, y, np.full(count, "PublicTest"), source=f"faces-{seed}")
+
+
+def test_given_test_set_with_blanks_and_training_copies_when_cleaned_then_both_dropped():
+    training = _faces(20, seed=1)
+    test = _faces(10, seed=2)
+    x = test.x.copy()
+    x[0] = 128  # blank
+    x[1] = training.x[5]  # a training image
+    x[2] = training.x[5]
+    kept, counts = clean_test_set(
+        FerDataset(x, test.y, test.usage, "t.npz"), training, FerValidationParams()
+    )
+    assert counts == {"images": 10, "blank_dropped": 1, "training_copies_dropped": 2}
+    assert len(kept) == 7 and np.array_equal(kept.x, x[3:])
+    assert any("2 exact copies of training images" in note for note in kept.notes)
+
+
+def test_given_clean_test_set_when_cleaned_then_every_image_kept_whatever_its_usage():
+    test = _faces(7, seed=3)
+    relabelled = FerDataset(test.x, test.y, np.full(7, "Training"), "t.npz")
+    kept, counts = clean_test_set(relabelled, _faces(5, seed=4), FerValidationParams())
+    assert len(kept) == 7 and counts["blank_dropped"] == counts["training_copies_dropped"] == 0
+    assert kept.notes == ()
+
+
+def test_given_test_set_of_only_training_copies_when_cleaned_then_error_names_the_file():
+    training = _faces(4, seed=5)
+    copies = FerDataset(training.x, training.y, training.usage, "copies.npz")
+    with pytest.raises(DataError, match=r"copies\.npz: no test image left"):
+        clean_test_set(copies, training, FerValidationParams())
