@@ -22,7 +22,7 @@ help:
 	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.senim-synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 	@touch $@
 
 run: .venv/.senim-synced
