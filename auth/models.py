@@ -263,3 +263,34 @@ class RevokedAccessToken(Base):
     user_id: Mapped[str] = mapped_column(sa.String(36))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class EdgeEventRecord(Base):
+    """One event a camera host posted, stored once: ``event_id`` is its Idempotency-Key.
+
+    ``body_sha256`` is the hash of the event's canonical JSON, so a retry with the same
+    content is recognised as a duplicate and one with different content as a conflict.
+    """
+
+    __tablename__ = "edge_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    host_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    caller: Mapped[str] = mapped_column(sa.Text)  # "key:<prefix>" or a user id, as in audit
+    event: Mapped[dict[str, Any]] = mapped_column()
+    body_sha256: Mapped[str] = mapped_column(sa.String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+
+class EdgeHostRecord(Base):
+    """The latest heartbeat of each camera host: what it runs and how it keeps up."""
+
+    __tablename__ = "edge_hosts"
+
+    host_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    caller: Mapped[str] = mapped_column(sa.Text)
+    last_heartbeat: Mapped[dict[str, Any]] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+    model_version: Mapped[str | None] = mapped_column(sa.String(64))
+    fps: Mapped[float] = mapped_column(sa.Float)
+    outbox_depth: Mapped[int]

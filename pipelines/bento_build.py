@@ -1,4 +1,5 @@
-"""Build the credit service Bento from ``bentofile.yaml``, pinned to one imported model.
+"""Build a service's Bento from its bentofile (``bentofile.yaml``: the credit service;
+``bentofile.emotion.yaml``: the emotion service), pinned to one imported model.
 
 The Bento holds Senim's code (the files ``bentofile.yaml`` includes, from the installed
 source tree) and the workspace's ``params.yaml``, staged together in a temporary build
@@ -55,12 +56,12 @@ def use_senim_stores(stores: Stores):
     return models, bentos
 
 
-def read_bentofile(workspace: Path) -> dict:
-    path = workspace / BENTOFILE
+def read_bentofile(workspace: Path, name: str = BENTOFILE) -> dict:
+    path = workspace / name
     try:
         config = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: not found (the credit service's Bento build file)") from None
+        raise ConfigError(f"{path}: not found (a service's Bento build file)") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(config, dict) or not config.get("service") or not config.get("name"):
@@ -103,10 +104,11 @@ def build_pinned_bento(
     *,
     params_path: Path,
     labels: dict[str, str],
+    bentofile: str = BENTOFILE,
 ) -> BuiltBento:
     from bentoml.exceptions import NotFound
 
-    config = read_bentofile(SOURCE_ROOT)
+    config = read_bentofile(SOURCE_ROOT, bentofile)
     include = list(config.get("include") or ["**/*.py"])
     exclude = list(config.get("exclude") or [])
     _, store = use_senim_stores(stores)

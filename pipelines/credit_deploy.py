@@ -1,65 +1,25 @@
-"""Deploy step: pin ``models:/credit-rating@<alias>`` to a version and import it into the
-BentoML model store, with the lineage a lender needs as labels.
-
-Redeploying the version that is already current is a no-op; deploying a new one keeps
-the previous import and its Bento and records the order, so ``rollback`` returns to
-them. Each deployment builds (once) a Bento of ``serving/credit_service.py`` pinned to
-its model (``pipelines.bento_build``). BentoML's stores live under SENIM_HOME
-(``bentoml/``), never in the user's home.
-"""
+"""Deploy the credit model: ``models:/credit-rating@<alias>`` imported with its lineage
+and served by a Bento of ``serving/credit_service.py`` (see ``pipelines.model_deploy``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from pipelines.bento_build import build_pinned_bento
+from pipelines.model_deploy import (
+    Deployment,
+    ServiceFamily,
+    copy_mlflow_model,
+    current_deployment,
+    deploy_model,
+    rollback_model,
+)
+from pipelines.model_deploy import serve_command as _serve_command
 from senim.environment import Stores
-from senim.errors import RegistryError
 
 BENTO_MODEL_NAME = "credit-rating"
-
-
-@dataclass(frozen=True)
-class Deployment:
-    tag: str  # BentoML model tag, e.g. credit-rating:mlflow-v3
-    mlflow_model: str
-    mlflow_version: str
-    run_id: str
-    data_version: str
-    git_commit: str
-    alias: str | None
-    created: bool  # False when this exact version was already imported
-    bento_tag: str | None = None  # the Bento that serves it (None: deployed before Bentos)
-    bento_built: bool = False  # True when this call built that Bento
-
-
-def _state_path(stores: Stores) -> Path:
-    return stores.home / "deployments" / "credit.json"
-
-
-def _model_store(stores: Stores):
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    from pipelines.bento_build import use_senim_stores
-
-    return use_senim_stores(stores)[0]
-
-
-def _read_state(stores: Stores) -> dict:
-    path = _state_path(stores)
-    if not path.is_file():
-        return {"current": None, "history": []}
-    return json.loads(path.read_text())
-
-
-def _write_state(stores: Stores, state: dict) -> None:
-    from senim.atomic_files import write_text_atomically
-
-    write_text_atomically(_state_path(stores), json.dumps(state, indent=2, sort_keys=True))
+CREDIT = ServiceFamily(
+    key="credit", bento_model_name=BENTO_MODEL_NAME, copy_artifacts=copy_mlflow_model
+)
 
 
 def deploy_credit(
@@ -70,140 +30,28 @@ def deploy_credit(
     alias: str = "champion",
     params_path: Path | None = None,
 ) -> Deployment:
-    """Resolve the alias now, import that exact version (once), build its Bento (once,
-    with ``params_path``, default the workspace's params.yaml) and make it current."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        version = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException as exc:
-        raise RegistryError(
-            f"cannot resolve models:/{model_name}@{alias}: {str(exc).splitlines()[0][:200]}"
-        ) from None
-    tags = version.tags or {}
-    tag = f"{BENTO_MODEL_NAME}:mlflow-v{version.version}"
-    deployment = Deployment(
-        tag=tag,
-        mlflow_model=model_name,
-        mlflow_version=str(version.version),
-        run_id=version.run_id or "",
-        data_version=tags.get("data_version", "unknown"),
-        git_commit=tags.get("git_commit", "unknown"),
-        alias=alias,
-        created=False,
+    return deploy_model(
+        CREDIT, client, stores, model_name=model_name, alias=alias, params_path=params_path
     )
-    store = _model_store(stores)
-    if not _imported(store, tag):
-        _import(store, client, version, deployment)
-        deployment = replace(deployment, created=True)
-    bento = build_pinned_bento(
-        stores,
-        tag,
-        deployment.mlflow_version,
-        params_path=params_path or stores.params_path,
-        labels={
-            "mlflow_model": deployment.mlflow_model,
-            "mlflow_version": deployment.mlflow_version,
-            "data_version": deployment.data_version,
-        },
-    )
-    deployment = replace(deployment, bento_tag=bento.tag, bento_built=bento.created)
-    state = _read_state(stores)
-    recorded = state.get("deployments", {}).get(tag, {})
-    if state["current"] != tag or recorded.get("bento_tag") != bento.tag:
-        state["history"] = [t for t in state["history"] if t != tag] + [tag]
-        state["current"] = tag
-        state["deployments"] = {**state.get("deployments", {}), tag: _record(deployment)}
-        _write_state(stores, state)
-    return deployment
-
-
-def _record(deployment: Deployment) -> dict:
-    """What the state file keeps: the deployment, without this call's created flags."""
-    return {**asdict(deployment), "created": False, "bento_built": False}
 
 
 def rollback_credit(stores: Stores) -> Deployment:
-    """Make the previously deployed version current again (its import is still there)."""
-    state = _read_state(stores)
-    history = state["history"]
-    if state["current"] is None or len(history) < 2:
-        raise RegistryError("nothing to roll back to: fewer than two credit deployments")
-    history.remove(state["current"])
-    state["current"] = history[-1]
-    _write_state(stores, state)
-    return Deployment(**state["deployments"][state["current"]])
+    return rollback_model(CREDIT, stores)
 
 
 def current_credit_deployment(stores: Stores) -> Deployment | None:
-    state = _read_state(stores)
-    if state["current"] is None:
-        return None
-    return Deployment(**state["deployments"][state["current"]])
-
-
-def _imported(store, tag: str) -> bool:
-    from bentoml.exceptions import NotFound
-
-    try:
-        store.get(tag)
-    except NotFound:
-        return False
-    return True
-
-
-def _import(store, client, version, deployment: Deployment) -> None:
-    import bentoml
-    import mlflow
-
-    from pipelines.credit_metrics import finite_metrics
-
-    labels = {
-        "mlflow_model": deployment.mlflow_model,
-        "mlflow_version": deployment.mlflow_version,
-        "run_id": deployment.run_id,
-        "data_version": deployment.data_version,
-        "git_commit": deployment.git_commit[:63],
-        "alias": deployment.alias or "",  # the alias it was first deployed from
-    }
-    run_metrics = client.get_run(deployment.run_id).data.metrics if deployment.run_id else {}
-    metrics = finite_metrics(run_metrics)
-    with tempfile.TemporaryDirectory(prefix="senim-deploy-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{deployment.mlflow_model}/{deployment.mlflow_version}",
-            dst_path=tmp,
-            tracking_uri=client.tracking_uri if hasattr(client, "tracking_uri") else None,
-        )
-        with bentoml.models.create(
-            deployment.tag,
-            labels=labels,
-            metadata={"tags": dict(version.tags or {}), "metrics": metrics},
-            _model_store=store,
-        ) as model:
-            shutil.copytree(local, model.path_of("mlflow_model"))
+    return current_deployment(CREDIT, stores)
 
 
 def serve_command(stores: Stores, *, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The ``bentoml serve`` command line and environment for the current credit Bento."""
-    import sys
+    return _serve_command(CREDIT, stores, host=host, port=port)
 
-    from pipelines.bento_build import bentoml_home
 
-    current = current_credit_deployment(stores)
-    if current is None or not current.bento_tag:
-        raise RegistryError("no credit Bento is deployed: run `senim deploy credit` first")
-    env = {
-        **os.environ,
-        # Absolute: BentoML runs the service from inside the Bento, where a relative
-        # default (./.senim) would name another, empty home.
-        "SENIM_HOME": str(stores.home),
-        "SENIM_WORKSPACE": str(stores.workspace),
-        "BENTOML_HOME": str(bentoml_home(stores)),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
-    # One OpenMP thread per worker: on a one-row request XGBoost's idle OpenMP threads
-    # spin and burn a second core for nothing (measured: CPU time 2x wall time).
-    # Scale with workers instead. An explicit setting wins.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    command = [sys.executable, "-m", "bentoml", "serve", current.bento_tag]
-    return [*command, "--host", host, "--port", str(port)], env
+__all__ = [
+    "CREDIT",
+    "Deployment",
+    "current_credit_deployment",
+    "deploy_credit",
+    "rollback_credit",
+    "serve_command",
+]

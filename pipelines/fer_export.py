@@ -137,7 +137,14 @@ def _pinned_representative(images: np.ndarray):
 
 
 def _make_interpreter(content: bytes, num_threads: int | None = None) -> Any:
-    """The one place a TFLite interpreter is built (swap for ``ai_edge_litert`` here)."""
+    """The one place a TFLite interpreter is built: LiteRT (``ai_edge_litert``, the `edge`
+    extra, no TensorFlow import) when installed, else TensorFlow's own."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        pass
+    else:
+        return Interpreter(model_content=content, num_threads=num_threads)
     import tensorflow as tf
 
     with warnings.catch_warnings():

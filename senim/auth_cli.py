@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from senim.errors import SenimError
+
 users_app = typer.Typer(
     help="User accounts: create (first admin too), list, disable, grant roles.",
     no_args_is_help=True,
@@ -183,10 +185,33 @@ def keys_create(
             "--key-file", help="Write the key to this file (0600) instead of printing it."
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Base URL of the Senim service (http/https); required for an edge_device "
+            "--key-file, which a camera host then uses as is.",
+        ),
+    ] = None,
 ) -> None:
-    """Create an API key. The key is shown (or written) once and never stored in clear."""
+    """Create an API key. The key is shown (or written) once and never stored in clear.
+
+    For ``--role edge_device --key-file F --server URL`` the file is a complete host
+    enrolment (``edge.protocol.EdgeKeyFile``): the key, the server, the public key that
+    signs model manifests, and the host id (the key's ``--name``).
+    """
     from auth import machine_keys
 
+    if server is not None:
+        server = _server_url(server)
+    enrolment = role == "edge_device" and key_file is not None
+    if enrolment and server is None:
+        raise SenimError(
+            "--server is required with --role edge_device --key-file: the host reads the "
+            "service URL from its key file (e.g. --server https://senim.example.com)"
+        )
+    # Before the key exists: a broken signing key must not leave an unusable key behind.
+    manifest_public_key = _manifest_public_key() if enrolment else None
     with _runtime() as runtime:
         created = machine_keys.create_key(
             runtime,
@@ -200,6 +225,11 @@ def keys_create(
         )
     if key_file is not None:
         payload = {"api_key": created.key, "prefix": created.view.prefix, "role": role}
+        if server is not None:
+            payload["server"] = server
+        if manifest_public_key is not None:
+            payload["manifest_public_key"] = manifest_public_key
+            payload["host_id"] = created.view.name
         key_file.parent.mkdir(parents=True, exist_ok=True)
         with open(key_file, "x", encoding="utf-8", opener=_private_opener) as handle:
             json.dump(payload, handle)
@@ -209,6 +239,40 @@ def keys_create(
             f"created key {created.view.prefix} ({role}). Copy it now, it is not shown again:"
         )
         out.print(created.key, markup=False, highlight=False)
+
+
+def _server_url(text: str) -> str:
+    """The service's base URL, checked: http(s), a host, nothing after the path."""
+    from urllib.parse import urlsplit
+
+    url = text.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise SenimError(
+            f"--server must be an http:// or https:// URL with a host and no credentials, "
+            f"query or fragment, e.g. https://senim.example.com; got {text!r}"
+        )
+    return url
+
+
+def _manifest_public_key() -> str:
+    """The public half of the key that signs edge manifests (created on first use)."""
+    from senim.environment import resolve_stores
+    from serving.edge_signing import signing_key_for
+
+    return signing_key_for(resolve_stores()).public_key_text
 
 
 def _private_opener(path: str, flags: int) -> int:

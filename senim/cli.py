@@ -399,6 +399,51 @@ def deploy_credit(
     _export(stores, done.bento_tag, export)
 
 
+@deploy_app.command("emotion")
+def deploy_emotion(
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")] = "champion",
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Return to the previously deployed version.")
+    ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export", help="Also write the deployed Bento as an archive here (for Docker)."
+        ),
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Pin models:/fer-emotion@ALIAS to its version, import its accepted TFLite exports
+    with lineage labels and build its Bento (each once); --rollback as for credit."""
+    stores = _prepare()
+    from pipelines.emotion_deploy import deploy_emotion as deploy
+    from pipelines.emotion_deploy import rollback_emotion
+    from pipelines.mlflow_store import check_reachable, mlflow_client
+    from senim.config import load_params
+
+    if rollback:
+        done = rollback_emotion(stores)
+        out.print(
+            f"rolled back: current emotion deployment is {done.tag} "
+            f"(version {done.mlflow_version}, Bento {done.bento_tag})"
+        )
+        _export(stores, done.bento_tag, export)
+        return
+    params_path = params or stores.params_path
+    name = load_params(params_path).fer.registry.model_name
+    check_reachable(stores)
+    done = deploy(
+        mlflow_client(stores), stores, model_name=name, alias=alias, params_path=params_path
+    )
+    what = "imported" if done.created else "already imported; made current"
+    built = "built" if done.bento_built else "already built"
+    out.print(
+        f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}): {what}"
+    )
+    out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve emotion`")
+    _export(stores, done.bento_tag, export)
+
+
 def _export(stores, bento_tag: str | None, path: Path | None) -> None:
     if path is None:
         return
@@ -410,17 +455,30 @@ def _export(stores, bento_tag: str | None, path: Path | None) -> None:
     out.print(f"exported {bento_tag} to {written}")
 
 
+PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")]
+HostOption = Annotated[
+    str, typer.Option("--host", help="Address to bind; 0.0.0.0 for every interface.")
+]
+
+
 @serve_app.command("credit")
-def serve_credit(
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 3000,
-    host: Annotated[
-        str, typer.Option("--host", help="Address to bind; 0.0.0.0 for every interface.")
-    ] = "127.0.0.1",
-) -> None:
+def serve_credit(port: PortOption = 3000, host: HostOption = "127.0.0.1") -> None:
     """Serve the current credit deployment's Bento (see `senim deploy credit`)."""
-    stores = _prepare()
     from pipelines.credit_deploy import serve_command
 
+    _serve(serve_command, host, port)
+
+
+@serve_app.command("emotion")
+def serve_emotion(port: PortOption = 3001, host: HostOption = "127.0.0.1") -> None:
+    """Serve the current emotion deployment's Bento (see `senim deploy emotion`)."""
+    from pipelines.emotion_deploy import serve_command
+
+    _serve(serve_command, host, port)
+
+
+def _serve(serve_command, host: str, port: int) -> None:
+    stores = _prepare()
     command, env = serve_command(stores, host=host, port=port)
     out.print(f"serving {command[4]} on http://{host}:{port} (docs at /docs)")
     sys.stdout.flush()

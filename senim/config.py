@@ -297,6 +297,17 @@ class FerParams(_Strict):
     registry: RegistryParams = RegistryParams(model_name="fer-emotion", experiment="fer-emotion")
 
 
+class EmotionServiceParams(_Strict):
+    """The emotion service: which export it runs, what it accepts, how it finds faces."""
+
+    runtime: Literal["float16", "int8"] = "float16"  # TFLite export served (both ~Keras)
+    max_image_bytes: int = Field(5 * 1_048_576, ge=1024, le=50 * 1_048_576)
+    max_image_pixels: int = Field(4096 * 4096, ge=48 * 48)  # width x height, decoded
+    min_face_pixels: int = Field(32, ge=8)  # smallest face side the detector looks for
+    detector_scale_factor: float = Field(1.1, gt=1, le=2)  # Haar cascade image pyramid step
+    detector_min_neighbors: int = Field(5, ge=1, le=50)  # higher: fewer, surer faces
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -313,6 +324,7 @@ class Params(_Strict):
     orchestration: OrchestrationParams = OrchestrationParams()
     auth: AuthParams = AuthParams()
     fer: FerParams = FerParams()
+    emotion_service: EmotionServiceParams = EmotionServiceParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""

@@ -14,6 +14,8 @@ pointed at a real component with one variable:
 - ``SENIM_OPTUNA_STORAGE``: shared Optuna study storage, e.g. ``postgresql://...``
 - ``SENIM_DVC_REMOTE``: DVC remote URL, e.g. ``s3://bucket/senim`` (default a folder)
 - ``SENIM_SOURCE_DSN``: PostgreSQL DSN when ``data.source`` is ``postgres``
+- ``SENIM_EDGE_SIGNING_KEY_FILE``: the Ed25519 key that signs edge model manifests
+  (default ``SENIM_HOME/keys/edge-signing.key``, created on first use)
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ class Stores:
     optuna_storage: str | None
     dvc_remote: str
     source_dsn: str | None
+    # None: the embedded default under SENIM_HOME, which the server creates on first use.
+    edge_signing_key_file: Path | None = None
+
+    @property
+    def edge_signing_key_path(self) -> Path:
+        """The file holding the edge manifest signing key (base64 of 32 raw bytes)."""
+        return self.edge_signing_key_file or self.home / "keys" / "edge-signing.key"
 
     @property
     def params_path(self) -> Path:
@@ -100,6 +109,11 @@ def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
         optuna_storage=env.get("SENIM_OPTUNA_STORAGE") or None,
         dvc_remote=env.get("SENIM_DVC_REMOTE") or str(home / "dvc-remote"),
         source_dsn=env.get("SENIM_SOURCE_DSN") or None,
+        edge_signing_key_file=(
+            Path(env["SENIM_EDGE_SIGNING_KEY_FILE"]).expanduser().resolve()
+            if env.get("SENIM_EDGE_SIGNING_KEY_FILE")
+            else None
+        ),
     )
 
 

@@ -31,14 +31,14 @@ _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 def service_params_path(stores: Stores) -> Path:
     """A Bento serves with the params.yaml it was built with; from source, the workspace's."""
-    if _bento_argument(MODEL_TAG_ARGUMENT):
+    if bento_argument(MODEL_TAG_ARGUMENT):
         return _SOURCE_ROOT / "params.yaml"
     return stores.params_path
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
-    pinned = _bento_argument(MODEL_TAG_ARGUMENT)
+    pinned = bento_argument(MODEL_TAG_ARGUMENT)
     if pinned:
         return pinned
     if env.get(MODEL_TAG_ENV):
@@ -53,7 +53,7 @@ def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> s
     return current.tag
 
 
-def _bento_argument(name: str) -> str | None:
+def bento_argument(name: str) -> str | None:
     import bentoml
 
     value = getattr(bentoml.use_arguments(), name, None)

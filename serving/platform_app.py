@@ -1,5 +1,6 @@
-"""The non-BentoML parts of a Senim service: the auth API, ``GET /v1/models``, and auth
-on ``/v1/*``, all bound to a ``CreditServingState`` that loads after the app is built.
+"""The non-BentoML parts of a Senim service: the auth API, ``GET /v1/models``, any routes
+the family adds (the emotion service's image upload and edge distribution), and auth on
+``/v1/*``, all bound to a ``ServingState`` that loads after the app is built.
 
 BentoML builds its ASGI app (mounts and middlewares) before the service instance exists,
 so these take the state and look the runtime up per request: 503 until it is loaded.
@@ -7,13 +8,17 @@ so these take the state and look the runtime up per request: 503 until it is loa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from auth.asgi import ASGIApp, AuthMiddleware, Receive, Scope, Send, send_json
 from auth.errors import AuthError
 from auth.permissions import Permission
 from auth.request_context import trusted_proxies_from_env
-from serving.credit_serving_state import CreditServingState
+from serving.serving_state import ServingState
+
+# Adds a family's own routes to the platform app, once the auth runtime is up.
+Extend = Callable[[Any, Any, ServingState], None]  # (FastAPI app, auth runtime, state)
 
 # First match wins; any other /v1/ path only needs a valid caller.
 REQUIRED_PERMISSIONS: tuple[tuple[str, Permission], ...] = (
@@ -26,7 +31,12 @@ class ServingAuth:
     """``AuthMiddleware`` on ``/v1/*`` with the routes' permissions; skipped only when the
     state says auth is disabled (``SENIM_SERVING_INSECURE_NO_AUTH=1``, benchmarks)."""
 
-    def __init__(self, app: ASGIApp, state: CreditServingState) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: ServingState,
+        required: tuple[tuple[str, Permission], ...] = REQUIRED_PERMISSIONS,
+    ) -> None:
         self.app = app
         self.state = state
         self.guarded = AuthMiddleware(
@@ -34,7 +44,7 @@ class ServingAuth:
             runtime=state.runtime,
             protected_prefixes=("/v1/",),
             trusted_proxies=trusted_proxies_from_env(),
-            required=REQUIRED_PERMISSIONS,
+            required=required,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -45,10 +55,12 @@ class ServingAuth:
 
 
 class LazyPlatformApp:
-    """The auth API (``/auth/*``) plus ``GET /v1/models``, built on first use."""
+    """The auth API (``/auth/*``) plus ``GET /v1/models`` (and ``extend``'s routes), built
+    on first use."""
 
-    def __init__(self, state: CreditServingState) -> None:
+    def __init__(self, state: ServingState, extend: Extend | None = None) -> None:
         self.state = state
+        self.extend = extend
         self._app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,12 +72,12 @@ class LazyPlatformApp:
             except AuthError as exc:
                 await send_json(send, exc.status, exc.to_dict())
                 return
-            self._app = build_platform_app(runtime, self.state)
+            self._app = build_platform_app(runtime, self.state, self.extend)
         # Mounted under a prefix: route on the full path, as the auth API declares it.
         await self._app({**scope, "root_path": ""}, receive, send)
 
 
-def build_platform_app(runtime: Any, state: CreditServingState):
+def build_platform_app(runtime: Any, state: ServingState, extend: Extend | None = None):
     from auth.http_app import create_auth_app
 
     app = create_auth_app(runtime)
@@ -76,22 +88,10 @@ def build_platform_app(runtime: Any, state: CreditServingState):
         loaded = state.loaded
         if loaded is None:  # the middleware already answers 503 before load
             return {"models": []}
-        card = loaded.scorer.card
-        return {
-            "models": [
-                {
-                    "name": card.model_name,
-                    "version": card.model_version,
-                    "alias": card.alias,
-                    "bento_model": card.bento_tag,
-                    "run_id": card.run_id,
-                    "data_version": card.data_version,
-                    "git_commit": card.git_commit,
-                    "metrics": card.metrics,
-                }
-            ]
-        }
+        return {"models": loaded.model_cards()}
 
+    if extend is not None:
+        extend(app, runtime, state)
     return app
 
 

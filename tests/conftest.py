@@ -22,6 +22,23 @@ def _trained_store_session(tmp_path_factory) -> dict:
     return {"root": root, "workspace": workspace, "summary": summary}
 
 
+@pytest.fixture(scope="session")
+def _fer_store_session(tmp_path_factory) -> dict:
+    """One tiny fer-emotion training (TINY_FER: seconds), registered and promoted, shared
+    by the serving and edge tests."""
+    from flows.retrain_fer import retrain_fer
+    from tests.integration_workspace import TINY_FER, make_workspace
+
+    root = tmp_path_factory.mktemp("fer-store")
+    with pytest.MonkeyPatch.context() as mp:
+        workspace = make_workspace(root, mp, fer=TINY_FER)
+        from senim.environment import resolve_stores
+
+        tracking_uri = resolve_stores().tracking_uri
+        summary = retrain_fer()
+    return {"root": root, "workspace": workspace, "summary": summary, "tracking_uri": tracking_uri}
+
+
 @pytest.fixture()
 def trained_store(_trained_store_session, monkeypatch) -> dict:
     """The shared trained store, selected through SENIM_HOME/SENIM_WORKSPACE for one test."""

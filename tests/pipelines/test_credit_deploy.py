@@ -22,7 +22,8 @@ def _deploy(args, capsys):
 def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_restores(
     trained_store, capsys
 ):
-    from pipelines.credit_deploy import _model_store, current_credit_deployment
+    from pipelines.credit_deploy import current_credit_deployment
+    from pipelines.model_deploy import model_store as _model_store
     from senim.environment import resolve_stores
 
     stores = resolve_stores()

@@ -11,7 +11,7 @@ from unittest.mock import Mock
 
 import pytest
 
-import serving.credit_serving_state as serving_state
+import serving.serving_state as serving_state
 from auth.errors import AuthUnavailable
 from serving.credit_serving_state import INSECURE_NO_AUTH_ENV, CreditServingState, Loaded
 from serving.scoring_ledger import LedgerContext

@@ -1,0 +1,259 @@
+"""The emotion service over real HTTP: `senim deploy emotion` then `senim serve emotion`.
+
+One server for the module, serving the Bento deployed from the shared tiny FER store,
+with its own SENIM_HOME (auth database, BentoML stores).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration_workspace import TINY_FER, make_workspace
+from tests.serving.credit_server import Callers, free_port, running_credit_server, senim_command
+
+pytestmark = pytest.mark.integration
+
+EMOTIONS = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
+
+
+@pytest.fixture(scope="module")
+def service(_fer_store_session, tmp_path_factory):
+    from auth.runtime import AuthRuntime
+    from senim.cli import main
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+
+    root = tmp_path_factory.mktemp("emotion-service")
+    with pytest.MonkeyPatch.context() as mp:
+        make_workspace(root, mp, fer=TINY_FER, auth={"argon2_time_cost": 1,
+                                                     "argon2_memory_kib": 19456})  # fmt: skip
+        mp.setenv("MLFLOW_TRACKING_URI", _fer_store_session["tracking_uri"])
+        with pytest.raises(SystemExit) as deployed:
+            main(["deploy", "emotion"])
+        assert deployed.value.code in (0, None)
+        stores = resolve_stores()
+        runtime = AuthRuntime.build(load_params(stores.params_path).auth, stores.database_url,
+                                    stores.home)  # fmt: skip
+        callers = Callers(runtime)
+        port = free_port()
+        with running_credit_server(
+            senim_command("serve", "emotion", "--port", str(port)),
+            os.environ,
+            root / "server.log",
+            port,
+        ) as server:
+            yield {"url": server.url, "server": server, "callers": callers, "stores": stores}
+        runtime.close()
+
+
+@pytest.fixture(scope="module")
+def key(service) -> str:
+    return service["callers"].key(name="camera-app")[0]
+
+
+def _faces(count: int, seed: int = 3) -> np.ndarray:
+    from pipelines.synthetic_fer import generate_fer
+    from senim.config import FerSyntheticParams
+
+    return generate_fer(FerSyntheticParams(seed=seed, train_per_class=2, test_per_class=1)).x[
+        :count
+    ]
+
+
+def _photo_with_faces() -> tuple[bytes, int]:
+    """A 640x480 PNG with drawn faces the Haar cascade finds (checked here, not assumed)."""
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    canvas = np.full((480, 640), 90, np.uint8)
+    placed = 0
+    for face in _faces(21, seed=1):
+        big = cv2.resize(face, (160, 160), interpolation=cv2.INTER_CUBIC)
+        trial = np.full((480, 640), 90, np.uint8)
+        trial[100:260, 240:400] = big
+        if len(cascade.detectMultiScale(cv2.equalizeHist(trial), 1.1, 5, minSize=(32, 32))):
+            x = 40 + placed * 320
+            canvas[150:310, x : x + 160] = big
+            placed += 1
+            if placed == 2:
+                break
+    ok, png = cv2.imencode(".png", canvas)
+    assert ok and placed == 2
+    return png.tobytes(), placed
+
+
+def _post(service, path: str, key: str | None, **kwargs) -> httpx.Response:
+    headers = kwargs.pop("headers", {})
+    if key:
+        headers["X-API-Key"] = key
+    return httpx.post(service["url"] + path, headers=headers, timeout=30, **kwargs)
+
+
+def test_given_faces_as_arrays_when_predicted_then_one_answer_each_in_order(service, key):
+    faces = _faces(5)
+    response = _post(service, "/v1/emotion/predict_faces", key, json={"faces": faces.tolist()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body) == 5
+    for answer in body:
+        assert list(answer["probabilities"]) == EMOTIONS
+        assert abs(sum(answer["probabilities"].values()) - 1) < 0.02
+        assert answer["emotion"] == EMOTIONS[answer["label"]]
+        assert answer["confidence"] == max(answer["probabilities"].values())
+        assert answer["model_version"] == "1" and answer["box"] is None
+
+
+def test_given_same_faces_when_predicted_then_same_numbers_as_the_deployed_export(service, key):
+    """The service runs the float16 export of the deployed version, unchanged."""
+    from pipelines.emotion_deploy import export_path
+    from pipelines.fer_export import TFLiteClassifier
+    from pipelines.model_deploy import model_store
+
+    faces = _faces(4)
+    body = _post(service, "/v1/emotion/predict_faces", key, json={"faces": faces.tolist()}).json()
+    stored = model_store(service["stores"]).get("fer-emotion:mlflow-v1")
+    expected = TFLiteClassifier(export_path(stored.path, "float16")).predict_proba(faces)
+    got = np.array([[a["probabilities"][e] for e in EMOTIONS] for a in body])
+    assert np.allclose(got, expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("form", ["raw", "multipart"])
+def test_given_photo_with_faces_when_uploaded_then_each_face_has_box_and_emotion(
+    service, key, form
+):
+    png, placed = _photo_with_faces()
+    if form == "raw":
+        response = _post(service, "/v1/emotion/predict", key, content=png,
+                         headers={"Content-Type": "image/png"})  # fmt: skip
+    else:
+        response = _post(service, "/v1/emotion/predict", key,
+                         files={"image": ("room.png", png, "image/png")})  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["image"] == {"width": 640, "height": 480}
+    assert body["model"]["version"] == "1" and body["model"]["runtime"] == "tflite-float16"
+    assert len(body["faces"]) == placed
+    for face in body["faces"]:
+        box = face["box"]
+        assert 0 <= box["x"] < 640 and 100 <= box["y"] <= 330 and box["width"] >= 32
+        assert face["emotion"] in EMOTIONS
+
+
+def test_given_photo_without_faces_when_uploaded_then_empty_face_list(service, key):
+    ok, jpeg = cv2.imencode(".jpg", np.tile(np.arange(256, dtype=np.uint8), (200, 1)))
+    response = _post(service, "/v1/emotion/predict", key, content=jpeg.tobytes(),
+                     headers={"Content-Type": "image/jpeg"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["faces"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "says"),
+    [
+        (b"just text", "image/png", 415, "not a JPEG or PNG"),
+        (b"", "image/jpeg", 400, "empty"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 4, "image/png", 400, "truncated"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 40, "image/jpeg", 400, "frame header"),
+        (b"{}", "application/json", 415, "predict_faces"),
+        (b"a,b", "text/csv", 415, "not accepted"),
+    ],
+)
+def test_given_bad_upload_when_predicted_then_4xx_saying_why(
+    service, key, content, content_type, status, says
+):
+    response = _post(service, "/v1/emotion/predict", key, content=content,
+                     headers={"Content-Type": content_type})  # fmt: skip
+    assert response.status_code == status, response.text
+    assert says in response.json()["message"]
+
+
+def test_given_huge_declared_png_when_uploaded_then_413_before_decoding(service, key):
+    ok, png = cv2.imencode(".png", np.zeros((10, 10), np.uint8))
+    header = bytearray(png.tobytes())
+    header[16:24] = (50_000).to_bytes(4, "big") + (50_000).to_bytes(4, "big")
+    response = _post(service, "/v1/emotion/predict", key, content=bytes(header),
+                     headers={"Content-Type": "image/png"})  # fmt: skip
+    assert response.status_code == 413 and "pixels" in response.json()["message"]
+
+
+def test_given_multipart_without_image_field_when_uploaded_then_400(service, key):
+    response = _post(service, "/v1/emotion/predict", key,
+                     files={"photo": ("x.png", b"\x89PNG", "image/png")})  # fmt: skip
+    assert response.status_code == 400 and "'image'" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("faces", "where"),
+    [
+        ([[[0] * 48] * 47], ["faces", 0]),
+        ([[[0] * 48] * 47 + [[0] * 47 + [256]]], ["faces", 0, 47, 47]),
+        ([], ["faces"]),
+    ],
+)
+def test_given_bad_face_arrays_when_predicted_then_400_naming_the_element(
+    service, key, faces, where
+):
+    response = _post(service, "/v1/emotion/predict_faces", key, json={"faces": faces})
+    assert response.status_code == 400, response.text
+    assert [problem["loc"] for problem in response.json()["detail"]] == [where]
+
+
+def test_given_no_key_or_edge_key_when_predicting_then_401_or_403(service):
+    faces = {"faces": _faces(1).tolist()}
+    assert _post(service, "/v1/emotion/predict_faces", None, json=faces).status_code == 401
+    edge_key = service["callers"].key(role="edge_device", name="cam-1")[0]
+    assert _post(service, "/v1/emotion/predict_faces", edge_key, json=faces).status_code == 403
+
+
+def test_given_pickle_content_type_when_posted_then_refused(service, key):
+    response = _post(service, "/v1/emotion/predict_faces", key, content=b"\x80\x04.",
+                     headers={"Content-Type": "application/vnd.bentoml+pickle"})  # fmt: skip
+    assert response.status_code == 415
+
+
+def test_given_service_key_when_listing_models_then_the_deployed_version(service, key):
+    response = httpx.get(service["url"] + "/v1/models", headers={"X-API-Key": key}, timeout=10)
+    assert response.status_code == 200, response.text
+    (model,) = response.json()["models"]
+    assert model["name"] == "fer-emotion" and model["version"] == "1"
+    assert model["runtime"] == "tflite-float16" and model["data_version"]
+
+
+def test_given_enrolled_edge_host_when_pulling_then_manifest_verifies_and_artifact_matches(
+    service, tmp_path, capsys
+):
+    """Enrolment to pull, as a camera host does it: the key file is all the host has."""
+    import hashlib
+
+    from edge.protocol import EdgeKeyFile, manifest_path, verify_signed_manifest
+    from senim.cli import main
+
+    key_file = tmp_path / "cam-7.key"
+    with pytest.raises(SystemExit) as done:
+        main(["keys", "create", "--name", "cam-7", "--role", "edge_device",
+              "--server", service["url"], "--key-file", str(key_file)])  # fmt: skip
+    assert done.value.code in (0, None), capsys.readouterr().err
+    host = EdgeKeyFile.load(key_file)
+    headers = {"X-API-Key": host.api_key}
+    body = httpx.get(host.server + manifest_path("fer-emotion"), headers=headers, timeout=30)
+    assert body.status_code == 200, body.text
+    manifest = verify_signed_manifest(body.json(), host.public_key())
+    assert manifest.version == "1" and manifest.format == "tflite-int8"
+    artifact = httpx.get(host.server + manifest.artifact_url, headers=headers, timeout=30)
+    assert artifact.status_code == 200
+    assert len(artifact.content) == manifest.size
+    assert hashlib.sha256(artifact.content).hexdigest() == manifest.sha256
+    tail = httpx.get(host.server + manifest.artifact_url, timeout=30,
+                     headers={**headers, "Range": "bytes=100-"})  # fmt: skip
+    assert tail.status_code == 206 and tail.content == artifact.content[100:]
+
+
+def test_given_service_key_when_pulling_edge_model_then_403(service, key):
+    from edge.protocol import manifest_path
+
+    response = httpx.get(service["url"] + manifest_path("fer-emotion"),
+                         headers={"X-API-Key": key}, timeout=30)  # fmt: skip
+    assert response.status_code == 403
