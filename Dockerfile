@@ -13,8 +13,14 @@
 #   docker run -p 3000:3000 -e SENIM_DATABASE_URL=postgresql://... \
 #       -e SENIM_JWT_SECRET=... -e SENIM_AUTH_ENCRYPTION_KEY=... senim-credit
 #
+# The emotion service, target `emotion-service`, likewise from
+# `senim deploy emotion --export dist/emotion-service.bento` (it also serves /v1/edge/*;
+# mount the edge signing key and set SENIM_EDGE_SIGNING_KEY_FILE):
+#   docker build --target emotion-service \
+#       --build-arg EMOTION_BENTO=dist/emotion-service.bento -t senim-emotion .
+#
 # Build args: PYTHON_VERSION (default 3.11), UV_VERSION (the uv that reads uv.lock),
-# CREDIT_BENTO (credit-service target: path of the exported Bento in the build context).
+# CREDIT_BENTO / EMOTION_BENTO (service targets: the exported Bento in the build context).
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim-bookworm AS app
 
@@ -38,9 +44,9 @@ RUN apt-get update \
 WORKDIR /app
 # Dependencies first (cached layer), from the lock file only.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-dev --all-extras --no-install-project
 COPY . .
-RUN uv sync --frozen --no-dev && chown -R senim /app/data /app/.dvc
+RUN uv sync --frozen --no-dev --all-extras && chown -R senim /app/data /app/.dvc
 
 USER senim
 ENV PATH="/app/.venv/bin:${PATH}"
@@ -58,4 +64,15 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/readyz')"
 ENTRYPOINT ["bentoml", "serve", "credit-service:latest", "--host", "0.0.0.0", "--port", "3000"]
+CMD []
+
+
+FROM app AS emotion-service
+ARG EMOTION_BENTO=dist/emotion-service.bento
+COPY --chown=senim ${EMOTION_BENTO} /tmp/emotion-service.bento
+RUN bentoml import /tmp/emotion-service.bento && rm /tmp/emotion-service.bento
+EXPOSE 3001
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3001/readyz')"
+ENTRYPOINT ["bentoml", "serve", "emotion-service:latest", "--host", "0.0.0.0", "--port", "3001"]
 CMD []

@@ -126,8 +126,15 @@ def build_pinned_bento(
 
 
 def _build(config, include, exclude, version, context, model_tag, labels, store):
+    import importlib
+
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.utils.args import set_arguments
+
+    # Import the service from the installed source first: BentoML would otherwise import
+    # its package from the temporary build context, and a later build in this process
+    # (another service) would find that package cached with its folder gone.
+    importlib.import_module(config["service"].split(":")[0])
 
     # bentoml.bentos.build sets its args process-wide; put back what was there, so a
     # process that deployed does not look like it is running inside that Bento.

@@ -63,7 +63,7 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
 
 def test_given_champion_when_deploy_flow_runs_then_same_deployment_as_the_cli(trained_store):
     """The Prefect flow ``deploy-credit`` calls the one implementation the CLI calls."""
-    from flows.deploy_credit import deploy_credit_flow
+    from flows.deploy_service import deploy_credit_flow
     from pipelines.credit_deploy import current_credit_deployment
     from senim.environment import resolve_stores
 

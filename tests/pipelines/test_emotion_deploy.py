@@ -60,3 +60,30 @@ def test_given_export_changed_since_registration_when_deployed_then_refused(arti
     version = _version(artifacts, {"int8": True}, {"int8": b"what was registered"})
     with pytest.raises(RegistryError, match="int8 export's sha256 does not match"):
         copy_tflite_exports(None, version, DEPLOYMENT, artifacts / "model")
+
+
+@pytest.mark.integration
+def test_given_fer_champion_when_deploy_emotion_flow_runs_twice_then_imported_once(
+    _fer_store_session, tmp_path, monkeypatch
+):
+    """deploy-emotion: the champion's exports in the model store, a pinned Bento, a no-op
+    the second time, and nothing to roll back to after one deployment."""
+    from flows.deploy_service import deploy_emotion_flow
+    from pipelines.emotion_deploy import current_emotion_deployment, rollback_emotion
+    from pipelines.model_deploy import model_store
+    from senim.environment import resolve_stores
+    from tests.integration_workspace import TINY_FER, make_workspace
+
+    make_workspace(tmp_path, monkeypatch, fer=TINY_FER)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _fer_store_session["tracking_uri"])
+    first = deploy_emotion_flow(alias="champion")
+    again = deploy_emotion_flow(alias="champion")
+    stores = resolve_stores()
+    assert first["created"] and not again["created"] and first["tag"] == "fer-emotion:mlflow-v1"
+    assert first["bento_tag"].startswith("emotion-service:v1-") and not again["bento_built"]
+    assert current_emotion_deployment(stores).tag == first["tag"]
+    stored = model_store(stores).get(first["tag"])
+    assert export_path(stored.path, "float16").is_file()
+    assert stored.info.labels["data_version"] == _fer_store_session["summary"].data_version
+    with pytest.raises(RegistryError, match="fewer than two emotion deployments"):
+        rollback_emotion(stores)
