@@ -105,6 +105,7 @@ def train_one(architecture: str, train, evaluation, fer, args) -> dict:
         "macro_f1": float(metrics["macro_f1"]),
         "per_class_f1": {emotion: float(metrics[f"f1_{emotion}"]) for emotion in EMOTIONS},
         "best_val_accuracy": max(trained.history["val_accuracy"]),
+        "val_accuracy_by_epoch": [round(float(v), 4) for v in trained.history["val_accuracy"]],
     }
 
 
@@ -146,6 +147,9 @@ def section(rows: list[dict], meta: dict, args) -> str:
     per_class = [[r["model"], *r["per_class_f1"].values()] for r in rows]
     class_headers = ["per-class F1", *rows[0]["per_class_f1"].keys()]
     lines += [tabulate(per_class, class_headers, tablefmt="github", floatfmt=".3f"), ""]
+    for r in rows:
+        curve = ", ".join(f"{v:.3f}" for v in r["val_accuracy_by_epoch"])
+        lines.append(f"- {r['model']}: PublicTest accuracy by epoch: {curve}")
     ours = [r for r in rows if r["architecture"] == "senim_cnn"]
     for r in ours:
         if r["epochs_allowed"] < r["epochs_configured"]:
@@ -191,8 +195,6 @@ def main() -> None:
     args.caps = epoch_caps(args.epochs or [])
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
 
     from pipelines.fer_sources import infer_form, read_fer
     from pipelines.fer_validate import clean_for_training, ensure_fer_valid, validate_fer_data
@@ -210,6 +212,14 @@ def main() -> None:
         r = rows[-1]
         print(f"{r['model']}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
               f"{r['epochs_run']} epochs in {r['seconds']:.0f} s", file=sys.stderr)  # fmt: skip
+        # Written after every model: a long run that is stopped keeps what it measured.
+        report(rows, train, evaluation, dropped, started, args)
+
+
+def report(rows, train, evaluation, dropped, started, args) -> None:
+    import keras
+    import tensorflow as tf
+
     argv = " ".join(sys.argv[1:])
     meta = {
         "device": device_info(),

@@ -1,8 +1,10 @@
-"""Faces in an uploaded photo: decode, find faces (OpenCV's Haar cascade, bundled with
-opencv-python-headless 4.x), and crop each to the model's 48x48 grayscale input.
+"""Faces in an uploaded photo: decode, find faces and crop each to the model's 48x48
+grayscale input, with the camera hosts' own detector and crop (``edge.face_detection``,
+OpenCV's Haar cascade), so a face is found and cropped the same way on both.
 
 Decoding goes through ``cv2.imdecode`` on the bytes, so what is not a JPEG or PNG is
-refused here with a reason, and the decoded size is checked before any work is done.
+refused here with a reason, and the declared size is checked before anything is decoded.
+A photo is searched at full resolution (a camera host shrinks frames for speed).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 from senim.config import EmotionServiceParams
 
 FACE_SIZE = 48
-CASCADE = "haarcascade_frontalface_default.xml"
 # Magic numbers of the formats accepted: JPEG, PNG.
 SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
@@ -36,18 +37,24 @@ class DetectedFaces:
 
 
 class FaceDetector:
-    """One Haar cascade, loaded once per worker; ``detect`` is safe to call from threads
-    that each hold their own detector (OpenCV classifiers are not shared across them)."""
+    """Decode and detect; one per thread (an OpenCV cascade is not shared across them)."""
 
     def __init__(self, params: EmotionServiceParams) -> None:
         import cv2
 
+        from edge.config import DetectionConfig
+        from edge.face_detection import HaarFaceDetector
+
         self._cv2 = cv2
         self.params = params
-        path = cv2.data.haarcascades + CASCADE
-        self._cascade = cv2.CascadeClassifier(path)
-        if self._cascade.empty():
-            raise RuntimeError(f"cannot load the Haar cascade {path} (opencv-python-headless 4.x)")
+        self._haar = HaarFaceDetector(
+            DetectionConfig(
+                scale_factor=params.detector_scale_factor,
+                min_neighbors=params.detector_min_neighbors,
+                min_face_px=params.min_face_pixels,
+                detect_width=1 << 30,  # never shrink an uploaded photo
+            )
+        )
 
     def decode(self, content: bytes) -> np.ndarray:
         """Grayscale pixels of a JPEG or PNG, or ImageRejected saying why not."""
@@ -74,20 +81,12 @@ class FaceDetector:
         return image
 
     def detect(self, gray: np.ndarray) -> DetectedFaces:
-        cv2 = self._cv2
-        side = self.params.min_face_pixels
-        found = self._cascade.detectMultiScale(
-            cv2.equalizeHist(gray),
-            scaleFactor=self.params.detector_scale_factor,
-            minNeighbors=self.params.detector_min_neighbors,
-            minSize=(side, side),
-        )
-        boxes = sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in found)
+        from edge.face_detection import crop_face
+
+        boxes = sorted(self._haar.detect(gray))
         crops = np.empty((len(boxes), FACE_SIZE, FACE_SIZE), dtype=np.uint8)
-        for i, (x, y, w, h) in enumerate(boxes):
-            crops[i] = cv2.resize(
-                gray[y : y + h, x : x + w], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA
-            )
+        for i, box in enumerate(boxes):
+            crops[i] = crop_face(gray, box, FACE_SIZE)
         return DetectedFaces(boxes, crops, width=int(gray.shape[1]), height=int(gray.shape[0]))
 
 
