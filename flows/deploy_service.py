@@ -19,14 +19,8 @@ from pipelines.credit_deploy import CREDIT
 from pipelines.emotion_deploy import EMOTION
 from pipelines.mlflow_store import check_reachable, mlflow_client
 from pipelines.model_deploy import ServiceFamily, deploy_model, rollback_model
-from senim.config import Params, load_params
+from senim.config import load_params
 from senim.environment import resolve_stores
-
-
-def _registered_name(family: ServiceFamily, params: Params) -> str:
-    if family is EMOTION:
-        return params.fer.registry.model_name
-    return params.registry.model_name
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
@@ -38,7 +32,7 @@ def reach_tracking_store() -> None:
 def deploy(family: ServiceFamily, alias: str, params_path: str | None) -> dict:
     stores = resolve_stores()
     path = Path(params_path) if params_path else stores.params_path
-    name = _registered_name(family, load_params(path))
+    name = family.registered_name(load_params(path))
     client = mlflow_client(stores)
     return asdict(
         deploy_model(family, client, stores, model_name=name, alias=alias, params_path=path)

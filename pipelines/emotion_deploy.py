@@ -12,15 +12,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from pipelines.model_deploy import (
-    Deployment,
-    ServiceFamily,
-    current_deployment,
-    deploy_model,
-    rollback_model,
-)
-from pipelines.model_deploy import serve_command as _serve_command
-from senim.environment import Stores
+from pipelines.model_deploy import Deployment, ServiceFamily
 from senim.errors import RegistryError
 
 BENTO_MODEL_NAME = "fer-emotion"
@@ -65,30 +57,6 @@ EMOTION = ServiceFamily(
     key="emotion",
     bento_model_name=BENTO_MODEL_NAME,
     copy_artifacts=copy_tflite_exports,
+    registered_name=lambda params: params.fer.registry.model_name,
     bentofile=EMOTION_BENTOFILE,
 )
-
-
-def deploy_emotion(
-    client,
-    stores: Stores,
-    *,
-    model_name: str,
-    alias: str = "champion",
-    params_path: Path | None = None,
-) -> Deployment:
-    return deploy_model(
-        EMOTION, client, stores, model_name=model_name, alias=alias, params_path=params_path
-    )
-
-
-def rollback_emotion(stores: Stores) -> Deployment:
-    return rollback_model(EMOTION, stores)
-
-
-def current_emotion_deployment(stores: Stores) -> Deployment | None:
-    return current_deployment(EMOTION, stores)
-
-
-def serve_command(stores: Stores, *, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    return _serve_command(EMOTION, stores, host=host, port=port)

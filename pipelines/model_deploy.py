@@ -33,6 +33,7 @@ class ServiceFamily:
     key: str  # "credit", "emotion": the CLI's name and deployments/<key>.json
     bento_model_name: str  # BentoML model name, e.g. credit-rating
     copy_artifacts: CopyArtifacts
+    registered_name: Callable[[Any], str]  # params -> the registered model's name
     bentofile: str = BENTOFILE
 
 
@@ -201,6 +202,31 @@ def copy_mlflow_model(client, version, deployment: Deployment, destination: Path
             tracking_uri=client.tracking_uri if hasattr(client, "tracking_uri") else None,
         )
         shutil.copytree(local, destination / "mlflow_model")
+
+
+def resolve_served_tag(
+    family: ServiceFamily, stores: Stores, env_var: str, env: dict | None = None
+) -> str:
+    """The model tag a service process serves, first match wins: the Bento's build
+    argument ``model_tag`` (a Bento serves the model it was built with), ``env_var``, or
+    the family's current deployment (serving from source)."""
+    import bentoml
+
+    from pipelines.bento_build import MODEL_TAG_ARGUMENT
+
+    env = os.environ if env is None else env
+    pinned = getattr(bentoml.use_arguments(), MODEL_TAG_ARGUMENT, None)
+    if pinned:
+        return str(pinned)
+    if env.get(env_var):
+        return env[env_var]
+    current = current_deployment(family, stores)
+    if current is None:
+        raise RegistryError(
+            f"no {family.key} model is deployed: run `senim deploy {family.key}` first "
+            f"(or set {env_var})"
+        )
+    return current.tag
 
 
 def serve_command(

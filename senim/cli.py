@@ -353,94 +353,73 @@ def stage_fer_validate(
     out.print(f"FER validation passed: {result.headline()}")
 
 
+AliasOption = Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")]
+RollbackOption = Annotated[
+    bool, typer.Option("--rollback", help="Return to the previously deployed version.")
+]
+ExportOption = Annotated[
+    Path | None,
+    typer.Option("--export", help="Also write the deployed Bento as an archive here (for Docker)."),
+]
+
+
 @deploy_app.command("credit")
 def deploy_credit(
-    alias: Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")] = "champion",
-    rollback: Annotated[
-        bool, typer.Option("--rollback", help="Return to the previously deployed version.")
-    ] = False,
-    export: Annotated[
-        Path | None,
-        typer.Option(
-            "--export", help="Also write the deployed Bento as an archive here (for Docker)."
-        ),
-    ] = None,
+    alias: AliasOption = "champion",
+    rollback: RollbackOption = False,
+    export: ExportOption = None,
     params: ParamsOption = None,
 ) -> None:
     """Pin models:/credit-rating@ALIAS to its version, import it with lineage labels and
     build its Bento (each once); --rollback returns to the previous deployment."""
+    from pipelines.credit_deploy import CREDIT
+
+    _deploy(CREDIT, alias, rollback, export, params)
+
+
+@deploy_app.command("emotion")
+def deploy_emotion(
+    alias: AliasOption = "champion",
+    rollback: RollbackOption = False,
+    export: ExportOption = None,
+    params: ParamsOption = None,
+) -> None:
+    """Pin models:/fer-emotion@ALIAS to its version, import its accepted TFLite exports
+    with lineage labels and build its Bento (each once); --rollback returns to the
+    previous deployment."""
+    from pipelines.emotion_deploy import EMOTION
+
+    _deploy(EMOTION, alias, rollback, export, params)
+
+
+def _deploy(family, alias: str, rollback: bool, export: Path | None, params: Path | None) -> None:
     stores = _prepare()
-    from pipelines.credit_deploy import deploy_credit as deploy
-    from pipelines.credit_deploy import rollback_credit
     from pipelines.mlflow_store import check_reachable, mlflow_client
+    from pipelines.model_deploy import deploy_model, rollback_model
     from senim.config import load_params
 
     if rollback:
-        done = rollback_credit(stores)
+        done = rollback_model(family, stores)
         out.print(
-            f"rolled back: current credit deployment is {done.tag} "
+            f"rolled back: current {family.key} deployment is {done.tag} "
             f"(version {done.mlflow_version}, data {done.data_version}, Bento {done.bento_tag})"
         )
         _export(stores, done.bento_tag, export)
         return
     params_path = params or stores.params_path
-    name = load_params(params_path).registry.model_name
+    name = family.registered_name(load_params(params_path))
     check_reachable(stores)
-    done = deploy(
-        mlflow_client(stores), stores, model_name=name, alias=alias, params_path=params_path
-    )
+    done = deploy_model(
+        family, mlflow_client(stores), stores, model_name=name, alias=alias,
+        params_path=params_path,
+    )  # fmt: skip
     what = "imported" if done.created else "already imported; made current"
     built = "built" if done.bento_built else "already built"
     out.print(
         f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}, "
         f"commit {done.git_commit[:12]}): {what}"
     )
-    out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve credit`")
-    _export(stores, done.bento_tag, export)
-
-
-@deploy_app.command("emotion")
-def deploy_emotion(
-    alias: Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")] = "champion",
-    rollback: Annotated[
-        bool, typer.Option("--rollback", help="Return to the previously deployed version.")
-    ] = False,
-    export: Annotated[
-        Path | None,
-        typer.Option(
-            "--export", help="Also write the deployed Bento as an archive here (for Docker)."
-        ),
-    ] = None,
-    params: ParamsOption = None,
-) -> None:
-    """Pin models:/fer-emotion@ALIAS to its version, import its accepted TFLite exports
-    with lineage labels and build its Bento (each once); --rollback as for credit."""
-    stores = _prepare()
-    from pipelines.emotion_deploy import deploy_emotion as deploy
-    from pipelines.emotion_deploy import rollback_emotion
-    from pipelines.mlflow_store import check_reachable, mlflow_client
-    from senim.config import load_params
-
-    if rollback:
-        done = rollback_emotion(stores)
-        out.print(
-            f"rolled back: current emotion deployment is {done.tag} "
-            f"(version {done.mlflow_version}, Bento {done.bento_tag})"
-        )
-        _export(stores, done.bento_tag, export)
-        return
-    params_path = params or stores.params_path
-    name = load_params(params_path).fer.registry.model_name
-    check_reachable(stores)
-    done = deploy(
-        mlflow_client(stores), stores, model_name=name, alias=alias, params_path=params_path
-    )
-    what = "imported" if done.created else "already imported; made current"
-    built = "built" if done.bento_built else "already built"
-    out.print(
-        f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}): {what}"
-    )
-    out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve emotion`")
+    out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve {family.key}`")
     _export(stores, done.bento_tag, export)
 
 
@@ -464,22 +443,24 @@ HostOption = Annotated[
 @serve_app.command("credit")
 def serve_credit(port: PortOption = 3000, host: HostOption = "127.0.0.1") -> None:
     """Serve the current credit deployment's Bento (see `senim deploy credit`)."""
-    from pipelines.credit_deploy import serve_command
+    from pipelines.credit_deploy import CREDIT
 
-    _serve(serve_command, host, port)
+    _serve(CREDIT, host, port)
 
 
 @serve_app.command("emotion")
 def serve_emotion(port: PortOption = 3001, host: HostOption = "127.0.0.1") -> None:
     """Serve the current emotion deployment's Bento (see `senim deploy emotion`)."""
-    from pipelines.emotion_deploy import serve_command
+    from pipelines.emotion_deploy import EMOTION
 
-    _serve(serve_command, host, port)
+    _serve(EMOTION, host, port)
 
 
-def _serve(serve_command, host: str, port: int) -> None:
+def _serve(family, host: str, port: int) -> None:
+    from pipelines.model_deploy import serve_command
+
     stores = _prepare()
-    command, env = serve_command(stores, host=host, port=port)
+    command, env = serve_command(family, stores, host=host, port=port)
     out.print(f"serving {command[4]} on http://{host}:{port} (docs at /docs)")
     sys.stdout.flush()
     os.execvpe(command[0], command, env)

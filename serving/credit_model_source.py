@@ -12,7 +12,6 @@ The tag comes, first match wins, from:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,20 +36,10 @@ def service_params_path(stores: Stores) -> Path:
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    pinned = bento_argument(MODEL_TAG_ARGUMENT)
-    if pinned:
-        return pinned
-    if env.get(MODEL_TAG_ENV):
-        return env[MODEL_TAG_ENV]
-    from pipelines.credit_deploy import current_credit_deployment
+    from pipelines.credit_deploy import CREDIT
+    from pipelines.model_deploy import resolve_served_tag
 
-    current = current_credit_deployment(stores)
-    if current is None:
-        raise RegistryError(
-            f"no credit model is deployed: run `senim deploy credit` first (or set {MODEL_TAG_ENV})"
-        )
-    return current.tag
+    return resolve_served_tag(CREDIT, stores, MODEL_TAG_ENV, env)
 
 
 def bento_argument(name: str) -> str | None:

@@ -5,7 +5,6 @@ argument, ``SENIM_EMOTION_MODEL_TAG``, or the current emotion deployment (see
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.bento_build import MODEL_TAG_ARGUMENT
 from senim.config import EmotionServiceParams
 from senim.environment import Stores
 from senim.errors import RegistryError
-from serving.credit_model_source import bento_argument
 
 MODEL_TAG_ENV = "SENIM_EMOTION_MODEL_TAG"
 
@@ -49,21 +46,10 @@ class EmotionModel:
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    pinned = bento_argument(MODEL_TAG_ARGUMENT)
-    if pinned:
-        return pinned
-    if env.get(MODEL_TAG_ENV):
-        return env[MODEL_TAG_ENV]
-    from pipelines.emotion_deploy import current_emotion_deployment
+    from pipelines.emotion_deploy import EMOTION
+    from pipelines.model_deploy import resolve_served_tag
 
-    current = current_emotion_deployment(stores)
-    if current is None:
-        raise RegistryError(
-            "no emotion model is deployed: run `senim deploy emotion` first "
-            f"(or set {MODEL_TAG_ENV})"
-        )
-    return current.tag
+    return resolve_served_tag(EMOTION, stores, MODEL_TAG_ENV, env)
 
 
 def load_emotion_model(tag: str, params: EmotionServiceParams) -> EmotionModel:

@@ -69,8 +69,8 @@ def test_given_fer_champion_when_deploy_emotion_flow_runs_twice_then_imported_on
     """deploy-emotion: the champion's exports in the model store, a pinned Bento, a no-op
     the second time, and nothing to roll back to after one deployment."""
     from flows.deploy_service import deploy_emotion_flow
-    from pipelines.emotion_deploy import current_emotion_deployment, rollback_emotion
-    from pipelines.model_deploy import model_store
+    from pipelines.emotion_deploy import EMOTION
+    from pipelines.model_deploy import current_deployment, model_store, rollback_model
     from senim.environment import resolve_stores
     from tests.integration_workspace import TINY_FER, make_workspace
 
@@ -81,9 +81,9 @@ def test_given_fer_champion_when_deploy_emotion_flow_runs_twice_then_imported_on
     stores = resolve_stores()
     assert first["created"] and not again["created"] and first["tag"] == "fer-emotion:mlflow-v1"
     assert first["bento_tag"].startswith("emotion-service:v1-") and not again["bento_built"]
-    assert current_emotion_deployment(stores).tag == first["tag"]
+    assert current_deployment(EMOTION, stores).tag == first["tag"]
     stored = model_store(stores).get(first["tag"])
     assert export_path(stored.path, "float16").is_file()
     assert stored.info.labels["data_version"] == _fer_store_session["summary"].data_version
     with pytest.raises(RegistryError, match="fewer than two emotion deployments"):
-        rollback_emotion(stores)
+        rollback_model(EMOTION, stores)
