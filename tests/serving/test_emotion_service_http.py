@@ -257,3 +257,63 @@ def test_given_service_key_when_pulling_edge_model_then_403(service, key):
     response = httpx.get(service["url"] + manifest_path("fer-emotion"),
                          headers={"X-API-Key": key}, timeout=30)  # fmt: skip
     assert response.status_code == 403
+
+
+def test_given_enrolled_host_when_senim_edge_runs_a_video_then_model_events_and_heartbeat_land(
+    service, tmp_path, capsys
+):
+    """The README's camera-host path against the real service: enrol, run `senim-edge` on a
+    video, and find the host's event (once) and heartbeat in the service's database."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    import yaml
+
+    from auth.models import EdgeEventRecord, EdgeHostRecord
+    from senim.cli import main
+    from tests.edge.conftest import write_face_video
+
+    key_file = tmp_path / "cam-9.key"
+    with pytest.raises(SystemExit) as done:
+        main(["keys", "create", "--name", "cam-9", "--role", "edge_device",
+              "--server", service["url"], "--key-file", str(key_file)])  # fmt: skip
+    assert done.value.code in (0, None), capsys.readouterr().err
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({
+        "smoothing_seconds": 0.5, "poll_seconds": 3600, "heartbeat_seconds": 3600,
+        "drain_seconds": 5, "request_timeout_seconds": 5,
+        "rules": [{"name": "any-emotion", "emotions": EMOTIONS, "min_seconds": 1.0,
+                   "min_confidence": 0.0, "pre_event_seconds": 0.5, "post_event_seconds": 0.5,
+                   "cooldown_seconds": 100}],
+    }))  # fmt: skip
+    video = write_face_video(tmp_path / "room.avi", seconds=3.0, fps=10)
+    state = tmp_path / "state"
+    edge = str(Path(sys.executable).with_name("senim-edge"))
+    run = subprocess.run(
+        [edge, "run", "--key-file", str(key_file), "--source", str(video),
+         "--config", str(rules), "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    status = subprocess.run([edge, "status", "--state-dir", str(state)], capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert status.returncode == 0 and "1" in status.stdout, status.stdout + status.stderr
+
+    runtime = service["callers"].runtime
+    with runtime.engine.connect() as connection:
+        events = (
+            connection.execute(
+                sa.select(EdgeEventRecord.event).where(EdgeEventRecord.host_id == "cam-9")
+            )
+            .scalars()
+            .all()
+        )
+        host = connection.execute(
+            sa.select(EdgeHostRecord.last_heartbeat).where(EdgeHostRecord.host_id == "cam-9")
+        ).scalar_one()
+    assert len(events) == 1
+    assert events[0]["rule"] == "any-emotion" and events[0]["model_version"] == "1"
+    assert host["model_version"] == "1"
+    assert (state / "models").is_dir() and any((state / "clips").iterdir())
