@@ -308,6 +308,26 @@ class EmotionServiceParams(_Strict):
     detector_min_neighbors: int = Field(5, ge=1, le=50)  # higher: fewer, surer faces
 
 
+class FairnessParams(_Strict):
+    """Credit fairness slices (per sector, per rating agency) in the model card."""
+
+    slices: list[str] = ["Sector", "Rating Agency Name"]  # columns of the data to slice by
+    metric: Literal["macro_f1", "balanced_accuracy", "accuracy"] = "macro_f1"
+    max_gap: float = Field(0.15, ge=0, le=1)  # a slice this far below the overall is flagged
+    min_slice_size: int = Field(20, ge=1)  # smaller slices are reported, never flagged
+
+
+class ReviewParams(_Strict):
+    """Human approval before ``champion`` moves (issue 7)."""
+
+    # Registries whose champion moves only after a reviewer approves; any other registry
+    # (a sandbox, a team's experiments) is promoted by the automatic gate alone.
+    approval_required_for: list[str] = ["credit-rating", "fer-emotion"]
+    forbid_self_approval: bool = True  # the person who trained a version may not approve it
+    require_2fa: bool = True  # approving, rejecting and rolling back are 2FA actions
+    fairness: FairnessParams = FairnessParams()
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -325,6 +345,7 @@ class Params(_Strict):
     auth: AuthParams = AuthParams()
     fer: FerParams = FerParams()
     emotion_service: EmotionServiceParams = EmotionServiceParams()
+    review: ReviewParams = ReviewParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""
