@@ -294,3 +294,24 @@ class EdgeHostRecord(Base):
     model_version: Mapped[str | None] = mapped_column(sa.String(64))
     fps: Mapped[float] = mapped_column(sa.Float)
     outbox_depth: Mapped[int]
+
+
+class ModelAliasEvent(Base):
+    """One move of a registry alias (gate, approval, rejection, rollback, auto-promotion).
+
+    MLflow keeps only where an alias points now; this append-only table is the history
+    that ``senim models history`` prints and rollback reads. The database refuses UPDATE
+    and DELETE on it, like the audit log.
+    """
+
+    __tablename__ = "model_alias_events"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+    model: Mapped[str] = mapped_column(sa.String(256), index=True)
+    alias: Mapped[str] = mapped_column(sa.String(64))
+    from_version: Mapped[str | None] = mapped_column(sa.String(32))
+    to_version: Mapped[str | None] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")

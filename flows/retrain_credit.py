@@ -152,8 +152,57 @@ def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores,
     )
     registered = credit_registry.register_best(client, comparison, run, lineage, params)
     decision = decide_promotion(comparison.best_evaluation.metrics, params.gate, champion)
-    credit_registry.apply_gate(client, registered, decision)
+    decision = credit_registry.apply_gate(
+        client, registered, decision, params.review, stores.database_url
+    )
     return run, registered, decision
+
+
+@task(**IO)
+def read_champion(params: Params, stores: Stores, fingerprint: str):
+    """The champion before this retraining registers anything: the card compares with it."""
+    from pipelines.credit_evidence import champion_facts
+
+    return champion_facts(mlflow_client(stores), params.registry.model_name, fingerprint)
+
+
+@task(cache_policy=NO_CACHE)
+def log_credit_evidence(
+    comparison,
+    result,
+    matrix,
+    folds,
+    snapshot_path: Path,
+    validation,
+    data_version: str,
+    champion,
+    params: Params,
+    stores: Stores,
+    run,
+    registered,
+    out_dir: Path,
+):
+    """Model card and fairness report under ``evidence/`` of the version's run, plus tags."""
+    from pipelines.credit_evidence import credit_evidence
+    from pipelines.credit_sources import read_credit_csv
+    from pipelines.review_evidence import log_evidence
+
+    run_id = run.candidate_run_ids[comparison.best]
+    evidence = credit_evidence(
+        model_name=registered.name,
+        version=registered.version,
+        run_id=run_id,
+        evaluation=comparison.best_evaluation,
+        oof_proba=result.oof_proba,
+        frame=read_credit_csv(snapshot_path),
+        bands=matrix.bands,
+        folds=folds,
+        data_version=data_version,
+        validation=validation,
+        champion=champion,
+        params=params,
+    )
+    return log_evidence(mlflow_client(stores), registered, run_id, evidence, out_dir / "evidence")
 
 
 @flow(name="retrain-credit", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
@@ -247,8 +296,25 @@ def retrain_credit(
         validation=f"passed ({validation.evaluated} expectations)",
     )
     say(f"best: {comparison.best}; logging to MLflow, registering and gating")
+    champion_before = read_champion.with_options(**retry)(params, stores, fingerprint)
     run, registered, decision = register_and_gate(
         comparison, matrix, folds, params, stores, lineage, docs_dir
+    )
+    say(f"logging the model card and fairness report of version {registered.version}")
+    log_credit_evidence(
+        comparison,
+        results[comparison.best],
+        matrix,
+        folds,
+        snapshot_path,
+        validation,
+        data_version,
+        champion_before,
+        params,
+        stores,
+        run,
+        registered,
+        out_dir,
     )
     return RetrainingSummary(
         data_version=data_version,

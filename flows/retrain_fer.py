@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pipelines import credit_registry
 from pipelines.credit_tracking import lineage_for
 from pipelines.data_versioning import file_md5, version_snapshot
+from pipelines.fer_evidence import fer_champion_facts, fer_evidence
 from pipelines.fer_gate import decide_fer_promotion
 from pipelines.fer_ingest import load_fer_source
 from pipelines.fer_schema import FerDataset
@@ -39,6 +40,7 @@ from pipelines.fer_validate import (
 )
 from pipelines.lineage import flatten_params, git_commit
 from pipelines.mlflow_store import check_reachable, mlflow_client
+from pipelines.review_evidence import log_evidence
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import DataError
@@ -304,8 +306,28 @@ def retrain_fer(
         },
     )
     decision = decide_fer_promotion(metrics, params.fer.gate, champion)
-    credit_registry.apply_gate(client, registered, decision)
+    decision = credit_registry.apply_gate(
+        client, registered, decision, params.review, stores.database_url
+    )
     say(f"{name} version {registered.version}: {decision.summary()}")
+    say(f"logging the model card of version {registered.version}")
+    evidence = fer_evidence(
+        model_name=name,
+        version=registered.version,
+        run_id=run.run_id,
+        cleaned=cleaned,
+        dropped=dropped,
+        validation=validation,
+        evaluation_usage=EVALUATION_USAGE,
+        evaluation_y=evaluation.y,
+        proba=proba,
+        metrics=metrics,
+        exports=exports,
+        champion=fer_champion_facts(client, name, champion, data_version),
+        data_version=data_version,
+        params=params,
+    )
+    log_evidence(client, registered, run.run_id, evidence, out_dir / "evidence")
     return FerTrainingSummary(
         data_version=data_version,
         images=len(dataset),

@@ -2,8 +2,10 @@
 
 Registry stages are deprecated in MLflow; Senim uses aliases: ``challenger`` for the
 newest registered candidate, ``champion`` for the model production serves. A version is
-created with all of its lineage tags in one call, and removed again if a later step of
-registration fails, so no half-registered version is left behind.
+created with all of its lineage tags (and who trained it) in one call, and removed again
+if a later step of registration fails, so no half-registered version is left behind.
+Where a registry needs human review, the gate stops at ``challenger``; the reviewer's
+decision (``pipelines.model_review``) moves ``champion``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from pipelines.candidate_evaluation import Comparison
 from pipelines.credit_metrics import finite_metrics
 from pipelines.credit_tracking import Lineage, RetrainingRun
+from pipelines.model_review import TRAINED_BY, ReviewedDecision, trained_by
 from pipelines.promotion_gate import ChampionEvidence, GateDecision
 from pipelines.training_matrix import TrainingMatrix
-from senim.config import Params
+from senim.config import Params, ReviewParams
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -42,6 +45,7 @@ def register_best(
         "parent_run_id": run.parent_run_id,
         "selection_metric": comparison.selection_metric,
         "gate.decision": "pending",
+        TRAINED_BY: trained_by(),
         **{f"cv.{k}": f"{v:.6f}" for k, v in finite_metrics(best.metrics).items()},
     }
     if comparison.beats_baseline is not None:
@@ -119,14 +123,69 @@ def _exists(client, name: str) -> bool:
     return True
 
 
-def apply_gate(client, registered: RegisteredVersion, decision: GateDecision) -> None:
-    """Record the decision on the version; move ``champion`` only when it passed."""
-    client.set_model_version_tag(
-        registered.name, registered.version, "gate.decision", decision.label
+def apply_gate(
+    client,
+    registered: RegisteredVersion,
+    decision: GateDecision,
+    review: ReviewParams,
+    database_url: str,
+) -> ReviewedDecision:
+    """Record the decision on the version and move aliases; returns what the CLI prints.
+
+    A passing version of a registry in ``review.approval_required_for`` stays
+    ``challenger`` and waits for a reviewer (``review.status=awaiting_review``); any
+    other passing version becomes ``champion`` at once (``auto_promoted``). Every alias
+    move is appended to the alias history in the auth database (``database_url``).
+    """
+    from pipelines import model_review as mr
+    from pipelines.alias_history import alias_move, history, open_history, record_moves
+
+    name, version = registered.name, registered.version
+    sessions = open_history(database_url)
+    tags = client.get_model_version(name, version).tags or {}
+    trainer = tags.get(mr.TRAINED_BY) or mr.trained_by()
+    awaiting = decision.passed and mr.approval_required(review, name)
+    reasons = list(decision.reasons)
+    if awaiting:
+        reasons.append(
+            f"{name} needs a reviewer (review.approval_required_for): champion moves after "
+            f"`senim review approve {name} {version}`"
+        )
+    outcome = mr.ReviewedDecision(passed=decision.passed, reasons=reasons, awaiting_review=awaiting)
+    status = (
+        mr.GATE_FAILED if not decision.passed else mr.AWAITING if awaiting else mr.AUTO_PROMOTED
     )
-    client.set_model_version_tag(
-        registered.name, registered.version, "gate.reasons", "\n".join(decision.reasons)[:4900]
-    )
-    if decision.passed:
-        client.set_registered_model_alias(registered.name, CHAMPION, registered.version)
-        client.delete_registered_model_alias(registered.name, CHALLENGER)
+    for key, value in (
+        (mr.TRAINED_BY, trainer),
+        ("gate.decision", outcome.label),
+        ("gate.reasons", "\n".join(reasons)[:4900]),
+        (mr.GATE, "passed" if decision.passed else "failed"),
+        (mr.STATUS, status),
+    ):
+        client.set_model_version_tag(name, version, key, value)
+    earlier = [m for m in history(sessions, name) if m.alias == CHALLENGER]
+    moves = [
+        alias_move(
+            name,
+            CHALLENGER,
+            earlier[-1].to_version if earlier else None,
+            version,
+            "gate",
+            trainer,
+            outcome.summary()[:4000],
+        )
+    ]
+    if decision.passed and not awaiting:
+        previous = current_alias(client, name, CHAMPION)
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.delete_registered_model_alias(name, CHALLENGER)
+        why = "gate passed; no review required for this registry"
+        moves.append(
+            alias_move(name, CHAMPION, previous and previous.version, version, "auto", trainer, why)
+        )
+        moves.append(alias_move(name, CHALLENGER, version, None, "auto", trainer, why))
+    try:
+        record_moves(sessions, moves)
+    finally:
+        sessions.kw["bind"].dispose()
+    return outcome

@@ -97,6 +97,7 @@ def users_create(
             out.print(
                 f"  then run: senim users confirm-totp --username {user.username} --code <6 digits>"
             )
+    _sync_mlflow_users()
 
 
 @users_app.command("confirm-totp")
@@ -147,6 +148,7 @@ def users_disable(username: Annotated[str, typer.Option("--username")]) -> None:
             runtime, accounts.find_user_id(runtime, username), _meta(), actor_id=_actor()
         )
     out.print(f"disabled {user.username}")
+    _sync_mlflow_users()
 
 
 @users_app.command("grant")
@@ -167,6 +169,14 @@ def users_grant(
             actor_roles=CLI_ROLES,
         )
     out.print(f"{user.username} now has roles {', '.join(user.roles)}")
+    _sync_mlflow_users()
+
+
+def _sync_mlflow_users() -> None:
+    """Mirror the change on the team MLflow server when one is configured (see mlflow_cli)."""
+    from senim.mlflow_cli import sync_after_user_change
+
+    sync_after_user_change()
 
 
 @keys_app.command("create")

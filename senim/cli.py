@@ -55,6 +55,25 @@ def _register_auth_commands() -> None:
 
 _register_auth_commands()
 
+
+def _register_mlflow_commands() -> None:
+    from senim.mlflow_cli import mlflow_app
+
+    app.add_typer(mlflow_app, name="mlflow")
+
+
+_register_mlflow_commands()
+
+
+def _register_review_commands() -> None:
+    from senim.review_cli import models_app, review_app
+
+    app.add_typer(review_app, name="review")
+    app.add_typer(models_app, name="models")
+
+
+_register_review_commands()
+
 # Piped output (CI logs, `| tee`) gets a wide console so the comparison table never truncates.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
@@ -119,6 +138,7 @@ def _run_retraining(**flow_kwargs) -> None:
     )
     for reason in summary.decision_reasons:
         out.print(f"  - {reason}", markup=False)
+    _print_review_hint(summary.decision, "credit-rating", summary.registered_version)
     out.print(f"reports: {summary.reports_dir}")
     out.print(f"open the MLflow UI: {summary.mlflow_ui}", markup=False, highlight=False)
 
@@ -555,7 +575,23 @@ def _run_fer_training(**options) -> None:
     out.print(f"exports: {exports}; gate: {summary.decision}")
     for reason in summary.decision_reasons:
         out.print(f"  - {reason}")
+    _print_review_hint(summary.decision, "fer-emotion", summary.registered_version)
     out.print(f"reports: {summary.reports_dir}")
+
+
+def _print_review_hint(decision: str, model: str, version: str) -> None:
+    """A version awaiting review says so, and how a reviewer approves it."""
+    if decision != "awaiting review":
+        return
+    out.print(
+        f"{model} version {version} is awaiting review; champion is unchanged. A reviewer runs:",
+        markup=False,
+    )
+    out.print(
+        f"  senim review approve {model} {version} --comment '...' --username NAME --totp CODE",
+        markup=False,
+        highlight=False,
+    )
 
 
 @fer_app.command("predict")

@@ -44,6 +44,8 @@ FAST_PARAMS: dict = {
     "registry": {"model_name": "credit-rating", "experiment": "credit-rating"},
     "scoring": {"approve_min_score": 60, "reject_max_score": 40},
     "orchestration": {"io_retries": 1, "io_retry_delay_seconds": [0.5]},
+    # Integration tests promote on the gate alone; the review tests turn approval on.
+    "review": {"approval_required_for": []},
 }
 
 

@@ -16,7 +16,7 @@ from auth.models import ApiKey, AuditRecord, Base, Role, User, UserRole
 from senim.errors import StoreUnreachableError
 from tests.postgres_server import free_port
 
-HEAD_REVISION = "0003"  # the newest migration in auth/migrations/versions
+HEAD_REVISION = "0004"  # the newest migration in auth/migrations/versions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDED_ROLES = {"admin", "ml_engineer", "reviewer", "service", "edge_device"}

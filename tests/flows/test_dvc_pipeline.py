@@ -96,7 +96,8 @@ def test_given_clean_clone_when_dvc_repro_then_model_and_metrics_reproduced(repr
     ingest_md5 = lock["stages"]["ingest"]["outs"][0]["md5"]
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db")
+    store = f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)  # not the process-wide URI
     champion = client.get_model_version_by_alias("credit-rating", "champion")
     assert champion.tags["data_version"] == ingest_md5
     assert champion.tags["git_commit"].startswith(
@@ -120,7 +121,8 @@ def test_given_clean_clone_when_dvc_repro_then_fer_model_exported_and_registered
     assert exports == ["fer-emotion-float16.tflite", "fer-emotion-int8.tflite"]
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db")
+    store = f"sqlite:///{reproduced['env']['SENIM_HOME']}/mlflow.db"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)  # not the process-wide URI
     champion = client.get_model_version_by_alias("fer-emotion", "champion")
     # the emotion model's data version is the md5 DVC recorded for fer-ingest's output
     assert champion.tags["data_version"] == lock["stages"]["fer-ingest"]["outs"][0]["md5"]

@@ -23,7 +23,7 @@ from tests.postgres_server import create_database
 
 LOGGER = "serving.prediction_log"
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-AUTH_HEAD = "0003"
+AUTH_HEAD = "0004"
 
 
 def _event(n: int = 0, **changes: Any) -> PredictionEvent:

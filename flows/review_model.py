@@ -1,0 +1,147 @@
+"""Prefect flow ``review-model``: wait, paused, for a reviewer's decision on one version.
+
+The flow run is the visible "waiting for review" item in the Prefect UI. It pauses with
+``pause_flow_run(wait_for_input=ReviewInput)``; ``senim review approve|reject``
+authenticates the reviewer (password, TOTP, PROMOTE_MODEL), then resumes the paused run
+with the decision instead of acting itself, so the flow run records who decided and
+runs the same approve/reject code (``pipelines.model_review.decide``). The flow trusts
+only the reviewer's user id from the input: it reloads their roles from the auth
+database and re-checks every refusal before anything moves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Literal
+from uuid import UUID
+
+from prefect import flow
+from prefect.input import RunInput
+
+from senim.errors import SenimError, StoreUnreachableError
+
+FLOW_NAME = "review-model"
+WEEK_SECONDS = 7 * 24 * 3600
+
+
+class ReviewInput(RunInput):
+    """What a reviewer hands the paused run; ``reviewer_id`` is an authenticated user id."""
+
+    decision: Literal["approve", "reject"]
+    reviewer_id: str
+    reviewer: str
+    comment: str
+
+
+@flow(name=FLOW_NAME, flow_run_name="review-{model}-v{version}", log_prints=True)
+def review_model(
+    model: str, version: str, timeout_seconds: int = WEEK_SECONDS, poll_seconds: int = 10
+) -> dict:
+    """Pause until a reviewer decides on ``model`` ``version``; then apply the decision.
+
+    Refuses to pause for a version that is not awaiting review. Fails (nothing moved)
+    when nobody decides within ``timeout_seconds``.
+    """
+    from prefect.flow_runs import pause_flow_run
+    from prefect.runtime import flow_run
+
+    from pipelines import model_review
+
+    desk = _desk()
+    model_review.reviewable_version(desk.client, model, version)
+    print(
+        f"{model} version {version} awaits review: "
+        f"senim review approve|reject {model} {version} --comment ... --username ..."
+    )
+    answer = pause_flow_run(
+        wait_for_input=ReviewInput, timeout=timeout_seconds, poll_interval=poll_seconds
+    )
+    reviewer = model_review.reviewer_from_database(desk.sessions, answer.reviewer_id)
+    result = model_review.decide(
+        desk,
+        reviewer,
+        answer.decision,
+        model,
+        version,
+        answer.comment,
+        via=f"flow-run:{flow_run.get_id()}",
+    )
+    print(f"{model} version {version} {result.status} by {reviewer.username}: {answer.comment}")
+    return asdict(result)
+
+
+def _desk():
+    from auth.audit import AuditLog
+    from pipelines.alias_history import open_history
+    from pipelines.mlflow_store import check_reachable, mlflow_client
+    from pipelines.model_review import ReviewDesk
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+
+    stores = resolve_stores()
+    check_reachable(stores)
+    sessions = open_history(stores.database_url)
+    review = load_params(stores.params_path).review
+    return ReviewDesk(mlflow_client(stores), sessions, review, AuditLog(sessions))
+
+
+def find_paused_review(model: str, version: str) -> UUID | None:
+    """The paused ``review-model`` run waiting on this model version, if any."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                ),
+            )
+    except Exception as exc:  # noqa: BLE001 - any API failure: say which store is down
+        raise StoreUnreachableError(
+            f"cannot reach the Prefect API to look for a paused review: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc
+    for run in runs:
+        parameters = run.parameters or {}
+        if parameters.get("model") == model and str(parameters.get("version")) == str(version):
+            return run.id
+    return None
+
+
+def resume_review(flow_run_id: UUID, answer: ReviewInput, wait_seconds: float = 120.0) -> str:
+    """Resume the paused run with ``answer`` and wait for it to finish; its final message.
+
+    Raises SenimError when the run fails (e.g. it re-checked and refused) or is still
+    running after ``wait_seconds``.
+    """
+    from prefect import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(flow_run_id, run_input=answer.model_dump())
+    deadline = time.monotonic() + wait_seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_final():
+                break
+            if time.monotonic() > deadline:
+                raise SenimError(
+                    f"resumed review flow run {flow_run_id}, but it has not finished after "
+                    f"{wait_seconds:g}s; check it in the Prefect UI"
+                )
+            time.sleep(0.5)
+    if not state.is_completed():
+        raise SenimError(
+            f"review flow run {flow_run_id} ended {state.name}: {state.message or 'no message'}"
+        )
+    return state.message or "completed"
