@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
 import pyotp
-import pytest
 
-from senim.cli import main
-
-
-def _senim(args: list[str], capsys, monkeypatch, stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
-
-@pytest.fixture()
-def senim_home(tmp_path, monkeypatch):
-    from tests.integration_workspace import make_workspace
-
-    make_workspace(tmp_path, monkeypatch)
-    return tmp_path / "home"
+from tests.senim.cli_runner import run_senim as _senim
 
 
 def test_given_empty_store_when_first_admin_created_then_one_time_enrollment_completes(

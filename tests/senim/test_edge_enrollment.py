@@ -3,32 +3,14 @@ enrolment the edge runner loads as is, holding the server's manifest signing key
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
 from edge.protocol import EdgeKeyFile
-from senim.cli import main
 from senim.environment import resolve_stores
 from serving.edge_signing import signing_key_for
-
-
-def _senim(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
-
-@pytest.fixture()
-def senim_home(tmp_path, monkeypatch):
-    from tests.integration_workspace import make_workspace
-
-    make_workspace(tmp_path, monkeypatch)
-    return tmp_path / "home"
+from tests.senim.cli_runner import run_senim as _senim
 
 
 def _create(name: str, role: str, *extra: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from senim import mlflow_server as ms
 from senim.environment import resolve_stores
 from senim.errors import ConfigError
+from tests.senim.cli_runner import run_senim as _senim
 
 PG_BACKEND = "postgresql://mlflow:db-secret@db.internal:5432/mlflow"
 
@@ -172,17 +172,6 @@ def test_given_senim_user_named_like_the_service_when_planned_then_refused():
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def _senim(args: list[str], capsys, monkeypatch, stdin: str = "") -> tuple[int, str, str]:
-    from senim.cli import main
-
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from senim.cli import main
 from tests.pipelines.test_model_review import (
     MODEL,
     PASSWORD,
@@ -16,14 +15,7 @@ from tests.pipelines.test_model_review import (
     review_workspace,
     version_tags,
 )
-
-
-def _senim(args: list[str], capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
+from tests.senim.cli_runner import run_senim as _senim
 
 
 @pytest.fixture()
