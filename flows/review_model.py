@@ -3,10 +3,12 @@
 The flow run is the visible "waiting for review" item in the Prefect UI. It pauses with
 ``pause_flow_run(wait_for_input=ReviewInput)``; ``senim review approve|reject``
 authenticates the reviewer (password, TOTP, PROMOTE_MODEL), then resumes the paused run
-with the decision instead of acting itself, so the flow run records who decided and
-runs the same approve/reject code (``pipelines.model_review.decide``). The flow trusts
-only the reviewer's user id from the input: it reloads their roles from the auth
-database and re-checks every refusal before anything moves.
+with the decision and the sign-in's short-lived access token instead of acting itself, so
+the flow run records who decided and runs the same approve/reject code
+(``pipelines.model_review.decide``). The flow verifies that token (signature, expiry,
+subject, second factor), so resuming from the Prefect UI or API without a reviewer's
+sign-in is refused; then it reloads the reviewer's roles from the auth database and
+re-checks every refusal before anything moves.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ReviewInput(RunInput):
     reviewer_id: str
     reviewer: str
     comment: str
+    access_token: str  # the reviewer's sign-in (JWT), verified by the flow
 
 
 @flow(name=FLOW_NAME, flow_run_name="review-{model}-v{version}", log_prints=True)
@@ -57,6 +60,7 @@ def review_model(
     answer = pause_flow_run(
         wait_for_input=ReviewInput, timeout=timeout_seconds, poll_interval=poll_seconds
     )
+    _verify_sign_in(answer, desk.review)
     reviewer = model_review.reviewer_from_database(desk.sessions, answer.reviewer_id)
     result = model_review.decide(
         desk,
@@ -69,6 +73,17 @@ def review_model(
     )
     print(f"{model} version {version} {result.status} by {reviewer.username}: {answer.comment}")
     return asdict(result)
+
+
+def _verify_sign_in(answer: ReviewInput, review) -> None:
+    from auth.runtime import AuthRuntime
+    from pipelines import model_review
+
+    runtime = AuthRuntime.from_environment()
+    try:
+        model_review.verify_sign_in(runtime, answer.reviewer_id, answer.access_token, review)
+    finally:
+        runtime.close()
 
 
 def _desk():

@@ -68,11 +68,14 @@ class ReviewedDecision(GateDecision):
 
 @dataclass(frozen=True)
 class Reviewer:
-    """An authenticated person: ``user_id`` is what the audit log records as actor."""
+    """An authenticated person: ``user_id`` is what the audit log records as actor;
+    ``access_token`` is the sign-in's short-lived JWT, the proof a paused review flow
+    checks (a resume from the Prefect UI or API without it is refused)."""
 
     user_id: str
     username: str
     roles: tuple[str, ...]
+    access_token: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,9 @@ def authenticate_reviewer(
 
     if review.require_2fa and not totp:
         raise ReviewRefused("review decisions need two-factor authentication: pass --totp CODE")
-    login(runtime, username, password, CLI_REQUEST, totp_code=totp or None)
+    pair = login(runtime, username, password, CLI_REQUEST, totp_code=totp or None)
     user = accounts.get_user(runtime, accounts.find_user_id(runtime, username))
-    reviewer = Reviewer(user.id, user.username, tuple(user.roles))
+    reviewer = Reviewer(user.id, user.username, tuple(user.roles), pair.access_token)
     if review.require_2fa and not user.totp_enrolled:
         _deny(runtime.audit, reviewer, "review", f"user:{user.id}", "2fa_not_enrolled")
         raise ReviewRefused(
@@ -174,6 +177,23 @@ def authenticate_reviewer(
             f"{', '.join(reviewer.roles) or 'none'}); ask an admin for the reviewer role"
         )
     return reviewer
+
+
+def verify_sign_in(runtime, reviewer_id: str, access_token: str, review: ReviewParams) -> None:
+    """A decision handed to a paused flow must carry the reviewer's own sign-in: a valid,
+    unexpired access token for ``reviewer_id`` (with its second factor when
+    ``review.require_2fa``). Whoever can resume flow runs cannot stand in for them."""
+    from auth.errors import AuthError
+    from auth.tokens import decode_access_token
+
+    try:
+        claims = decode_access_token(runtime.tokens, access_token, now=runtime.now())
+    except (AuthError, ValueError) as exc:
+        raise ReviewRefused(f"the review decision's sign-in proof is not valid: {exc}") from None
+    if claims.subject != reviewer_id:
+        raise ReviewRefused("the review decision's sign-in proof belongs to another user")
+    if review.require_2fa and not claims.extra.get("mfa"):
+        raise ReviewRefused("the review decision's sign-in was made without the second factor")
 
 
 def check_decision(

@@ -88,6 +88,7 @@ def _decide(decision: str, model: str, version: str, comment: str, username: str
                 reviewer_id=reviewer.user_id,
                 reviewer=reviewer.username,
                 comment=comment,
+                access_token=reviewer.access_token or "",
             )
             resume_review(paused, answer)
             out.print(f"resumed review flow run {paused}", markup=False, highlight=False)

@@ -147,6 +147,40 @@ def test_given_postgres_when_the_audit_log_is_truncated_then_the_database_refuse
             connection.exec_driver_sql("TRUNCATE audit_log")
 
 
+ALIAS_EVENT_ROW = (
+    "INSERT INTO model_alias_events (at, model, alias, from_version, to_version, action, actor,"
+    " reason) VALUES (CURRENT_TIMESTAMP, 'credit-rating', 'champion', NULL, '3', 'approve',"
+    " 'user:alice', 'fine')"
+)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE model_alias_events SET actor = 'mallory'",
+                                       "DELETE FROM model_alias_events"])  # fmt: skip
+def test_given_an_alias_move_when_raw_sql_changes_it_then_the_database_refuses(
+    migrated_engine, statement
+):
+    with migrated_engine.begin() as connection:
+        connection.exec_driver_sql(ALIAS_EVENT_ROW)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with migrated_engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    with migrated_engine.connect() as connection:
+        actors = connection.exec_driver_sql("SELECT actor FROM model_alias_events").scalars()
+        assert list(actors) == ["user:alice"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no TRUNCATE
+def test_given_postgres_when_alias_history_is_truncated_then_the_database_refuses(
+    migrated_engine,
+):
+    with migrated_engine.begin() as connection:
+        connection.exec_driver_sql(ALIAS_EVENT_ROW)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with migrated_engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE model_alias_events")
+
+
 def test_given_an_aware_time_in_another_zone_when_stored_then_read_back_as_utc(sessions):
     almaty = timezone(timedelta(hours=5))
     created = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=almaty)

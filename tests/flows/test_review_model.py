@@ -72,6 +72,39 @@ def test_given_a_paused_review_flow_when_a_reviewer_approves_then_the_flow_run_a
     assert approval.outcome == "success" and approval.details["via"] == f"flow-run:{run_id}"
 
 
+def test_given_a_resume_without_the_reviewers_sign_in_when_applied_then_refused_and_nothing_moves(
+    tmp_path, monkeypatch
+):
+    """Whoever can resume flow runs (the Prefect UI, its API) cannot stand in for a
+    reviewer: the decision must carry the reviewer's own signed, 2FA access token."""
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.review_model import ReviewInput, review_model
+
+    review_workspace(tmp_path, monkeypatch)
+    alice = make_person("alice", ["reviewer"])
+    version, _ = register_version()
+    outcome: dict = {}
+
+    def run_flow() -> None:
+        try:
+            outcome["result"] = review_model(MODEL, version, timeout_seconds=90, poll_seconds=1)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run_flow, daemon=True)
+    thread.start()
+    run_id = _wait_for_paused_run(version, thread)
+    forged = ReviewInput(decision="approve", reviewer_id=alice.user_id, reviewer="alice",
+                         comment="looks fine", access_token="not-a-token")  # fmt: skip
+    resume_flow_run(run_id, run_input=forged.model_dump())
+    thread.join(timeout=60)
+
+    assert "sign-in proof is not valid" in str(outcome.get("error"))
+    assert registry_state()["aliases"] == {"challenger": version}
+    assert "review.reviewer" not in version_tags(version)
+
+
 def test_given_a_version_not_awaiting_review_when_the_flow_starts_then_it_refuses_to_pause(
     tmp_path, monkeypatch
 ):
