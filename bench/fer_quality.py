@@ -137,7 +137,7 @@ def section(rows: list[dict], meta: dict, args) -> str:
             r["accuracy"],
             r["macro_f1"],
             r["per_class_f1"]["Disgust"],
-            f"{r['seconds'] / 60:.1f}",
+            f"{r['seconds'] / 60:.1f} min",
         ]
         for r in rows
     ]
@@ -169,9 +169,9 @@ def section(rows: list[dict], meta: dict, args) -> str:
             )
     if capped:
         lines.append(
-            "- A capped run trains every model for at most `--epochs` epochs with its own "
-            "learning-rate schedule stretched over its configured epochs, as configured; "
-            "read the numbers as a comparison of early progress, not as final accuracy."
+            "- A capped run trains every model for at most `--epochs` epochs, with its "
+            "learning-rate schedule compressed into them (the cosine schedule reaches zero at "
+            "the last capped epoch); read the numbers as early progress, not as final accuracy."
         )
     lines += ["", MARKER]
     return "\n".join(lines) + "\n"
