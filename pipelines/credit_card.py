@@ -22,6 +22,7 @@ from pipelines.model_card import (
     ModelCard,
     Section,
     champion_section,
+    data_lines,
     fmt,
     table,
 )
@@ -127,11 +128,7 @@ def _data_section(facts: CreditCardFacts) -> Section:
         (
             Bullets(
                 (
-                    f"Data version (DVC md5): {facts.data_version}",
-                    f"Source: {facts.data_source}",
-                    f"Great Expectations: {facts.validation_headline} "
-                    f"({facts.validation_evaluated} evaluated, "
-                    f"{facts.validation_failed} failed)",
+                    *data_lines(facts),
                     f"{n} ratings of {frame[NAME].nunique()} companies in "
                     f"{frame[SECTOR].nunique()} sectors",
                 )

@@ -20,6 +20,7 @@ from pipelines.model_card import (
     ModelCard,
     Section,
     champion_section,
+    data_lines,
     fmt,
     table,
 )
@@ -130,11 +131,7 @@ def _data_section(facts: FerCardFacts) -> Section:
         (
             Bullets(
                 (
-                    f"Data version (DVC md5): {facts.data_version}",
-                    f"Source: {facts.data_source}",
-                    f"Great Expectations: {facts.validation_headline} "
-                    f"({facts.validation_evaluated} evaluated, "
-                    f"{facts.validation_failed} failed)",
+                    *data_lines(facts),
                     f"Dropped blank images: {sum(blank.values())} ({blank_text})",
                     "Dropped Training images with an exact copy in an evaluation usage: "
                     f"{facts.dropped.get('cross_split_dropped', 0)}",

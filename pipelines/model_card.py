@@ -106,6 +106,18 @@ def _difference(ours: float | None, theirs: float | None) -> str:
     return f"{ours - theirs:+.{METRIC_DIGITS}f}"
 
 
+def data_lines(facts) -> tuple[str, ...]:
+    """The first lines of every card's data section: what data, from where, and what
+    Great Expectations said of it (``facts`` has ``data_version``, ``data_source`` and the
+    ``validation_*`` fields, as both families' card facts do)."""
+    return (
+        f"Data version (DVC md5): {facts.data_version}",
+        f"Source: {facts.data_source}",
+        f"Great Expectations: {facts.validation_headline} "
+        f"({facts.validation_evaluated} evaluated, {facts.validation_failed} failed)",
+    )
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
     """A Table from any sequences; cells are turned to text with ``str``."""
     return Table(tuple(header), tuple(tuple(str(cell) for cell in row) for row in rows))

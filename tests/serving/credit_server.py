@@ -1,9 +1,9 @@
-"""Run the credit service as a real server process for tests, and talk to it.
+"""Run a Senim server as a real process for tests, and talk to it.
 
-``running_credit_server`` starts ``senim serve credit`` (a deployed Bento) or
-``bentoml serve serving.credit_service:CreditService`` (from source) on a free loopback
-port, waits for ``/readyz`` (or only ``/livez`` when told not to expect readiness) and
-stops it afterwards; on a start-up failure the server's log is in the error.
+``running_server`` starts a command (``senim serve credit|emotion``, ``bentoml serve``
+from source, the team MLflow server) on a free loopback port, waits for its health path
+(``/readyz`` by default, ``/livez`` when told not to expect readiness) and stops its whole
+process group afterwards; on a start-up failure the server's log is in the error.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ServerProcess:
 
 
 @contextmanager
-def running_credit_server(
+def running_server(
     command: list[str],
     env: Mapping[str, str],
     log_path: Path,
@@ -56,7 +56,10 @@ def running_credit_server(
     *,
     expect_ready: bool = True,
     timeout_s: float = 120.0,
+    health_path: str | None = None,
 ) -> Iterator[ServerProcess]:
+    """Any HTTP server command (``health_path``: what answers 200 once it is up; by
+    default a BentoML service's ``/readyz``, or ``/livez`` when not expected ready)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command,
@@ -67,7 +70,7 @@ def running_credit_server(
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        _wait(server, "/readyz" if expect_ready else "/livez", timeout_s)
+        _wait(server, health_path or ("/readyz" if expect_ready else "/livez"), timeout_s)
         yield server
     finally:
         _stop(process)

@@ -17,7 +17,7 @@ import pytest
 
 from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
 from tests.integration_workspace import make_workspace
-from tests.serving.credit_server import Callers, free_port, running_credit_server, senim_command
+from tests.serving.credit_server import Callers, free_port, running_server, senim_command
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def service(_trained_store_session, tmp_path_factory):
         port = free_port()
         import os
 
-        with running_credit_server(
+        with running_server(
             senim_command("serve", "credit", "--port", str(port)),
             os.environ,
             root / "server.log",

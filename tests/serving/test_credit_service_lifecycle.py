@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.bento_build import SOURCE_ROOT
 from tests.integration_workspace import make_workspace
-from tests.serving.credit_server import free_port, running_credit_server
+from tests.serving.credit_server import free_port, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def test_given_no_deployment_when_served_then_live_not_ready_says_why_and_recove
         "--port",
         str(port),
     ]
-    with running_credit_server(
+    with running_server(
         command, os.environ, tmp_path / "server.log", port, expect_ready=False
     ) as server:
         assert httpx.get(server.url + "/readyz").status_code == 503

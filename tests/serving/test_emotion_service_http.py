@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.integration_workspace import TINY_FER, make_workspace
-from tests.serving.credit_server import Callers, free_port, running_credit_server, senim_command
+from tests.serving.credit_server import Callers, free_port, running_server, senim_command
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def service(_fer_store_session, tmp_path_factory):
                                     stores.home)  # fmt: skip
         callers = Callers(runtime)
         port = free_port()
-        with running_credit_server(
+        with running_server(
             senim_command("serve", "emotion", "--port", str(port)),
             os.environ,
             root / "server.log",
