@@ -348,3 +348,81 @@ def test_given_team_server_when_users_synced_then_reviewers_read_and_only_writer
         gone = call("POST", "/api/2.0/mlflow/experiments/search", rita, json={"max_results": 1})
         assert gone.status_code == 401
         api.close()
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_given_team_server_when_reviewer_approves_then_champion_moves_there_as_the_platform(
+    postgres_dsn, tmp_path, monkeypatch, capsys
+):
+    """The README's reviewer path on the team server: the platform registers a version
+    (as senim-service), the reviewer's own MLflow account cannot move an alias, and
+    `senim review approve` (the reviewer's Senim password and TOTP) moves champion."""
+    _skip_without_auth_app()
+    import httpx
+    import mlflow
+
+    from pipelines import credit_registry
+    from pipelines.mlflow_store import mlflow_client
+    from pipelines.promotion_gate import GateDecision
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+    from tests.mlflow_team_server import running_mlflow_server
+    from tests.pipelines.test_model_review import (
+        MODEL,
+        PASSWORD,
+        make_person,
+        review_workspace,
+    )
+    from tests.postgres_server import create_database
+    from tests.serving.credit_server import free_port
+
+    review_workspace(tmp_path / "platform", monkeypatch)
+    home = tmp_path / "mlflow-home"
+    config = ms.resolve_server_config(
+        _stores(home), {}, port=free_port(), workers=1,
+        backend_store_uri=create_database(postgres_dsn, "mlflow_review"),
+    )  # fmt: skip
+    assert ms.ensure_postgres_database(config.auth_database_uri)
+    launch = ms.prepare_server(config, dict(os.environ))
+    admin, service = ms.admin_credentials(home, {}), ms.service_credentials(home, {})
+    with running_mlflow_server(launch, tmp_path / "mlflow.log", config.port) as url:
+        report = ms.sync_users(
+            ms.MlflowAuthApi(url, admin), [_account("rita", "reviewer")], service, admin.username
+        )
+        rita_mlflow = ("rita", report.new_passwords["rita"])
+        for name, value in (("MLFLOW_TRACKING_URI", url),
+                            ("MLFLOW_TRACKING_USERNAME", service.username),
+                            ("MLFLOW_TRACKING_PASSWORD", service.password)):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        stores = resolve_stores()
+        client = mlflow_client(stores)
+        experiment = client.create_experiment("credit-review")
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_text("model", "model/MLmodel")
+        client.create_registered_model(MODEL)
+        version = client.create_model_version(
+            MODEL, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
+        ).version
+        client.set_registered_model_alias(MODEL, "challenger", version)
+        credit_registry.apply_gate(
+            client, credit_registry.RegisteredVersion(MODEL, str(version), run.info.run_id),
+            GateDecision(passed=True, reasons=["macro_f1 ok"]),
+            load_params(stores.params_path).review, stores.database_url,
+        )  # fmt: skip
+        direct = httpx.post(
+            url + "/api/2.0/mlflow/registered-models/alias", auth=rita_mlflow, timeout=30,
+            json={"name": MODEL, "alias": "champion", "version": str(version)},
+        )  # fmt: skip
+        assert direct.status_code == 403  # reviewers cannot write in MLflow themselves
+
+        reviewer = make_person("rita", ["reviewer"])
+        monkeypatch.setenv("SENIM_REVIEW_PASSWORD", PASSWORD)
+        code, out, err = _senim(
+            ["review", "approve", MODEL, str(version), "--comment", "fine on the team server",
+             "--username", "rita", "--totp", reviewer.code()], capsys, monkeypatch,
+        )  # fmt: skip
+        assert code == 0, err
+        champion = client.get_model_version_by_alias(MODEL, "champion")
+        assert champion.version == str(version)
+        assert champion.tags["review.reviewer"] == "rita"
