@@ -169,6 +169,7 @@ def build_edge_app(
         audit = _Audit(runtime, principal, meta, "edge:artifact", f"{model}/{version}")
         with audit:
             _known_model(model, backend.model_name)
+            _check_range(request.headers.get("range"))
             cached = backend.distribution().artifact(version)
             audit.details.update(range=request.headers.get("range"), sha256=cached.sha256)
             return FileResponse(
@@ -291,6 +292,18 @@ def _as_edge_error(exc: BaseException) -> EdgeError | None:
         logger.error("edge distribution misconfigured: %s", exc)
         return EdgeError(503, "edge_unavailable", "edge distribution is not configured")
     return None
+
+
+# One or more byte ranges, as RFC 9110 writes them ("bytes=0-99", "bytes=100-", "bytes=-50").
+_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)(\s*,\s*(\d+-\d*|-\d+))*")
+
+
+def _check_range(value: str | None) -> None:
+    """A malformed Range header gets our JSON 400 naming it, not a plain-text one."""
+    if value is not None and not _RANGE.fullmatch(value.strip()):
+        raise EdgeError(
+            400, "invalid_range", f"Range {value[:80]!r} is not bytes=START-[END]", field="Range"
+        )
 
 
 async def _edge_error_handler(_: Request, exc: EdgeError) -> JSONResponse:

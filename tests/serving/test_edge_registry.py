@@ -239,6 +239,17 @@ def test_given_a_service_key_or_none_when_pulling_then_403_or_401(harness, http,
     assert service.json()["error"] == "forbidden"
 
 
+@pytest.mark.parametrize("header", ["bytes=abc-", "items=0-10", "bytes=5"])
+def test_given_a_malformed_range_when_the_artifact_is_pulled_then_json_400_naming_it(
+    harness, http, header
+):
+    key = _key(harness, "cam-1", "edge_device")
+    signed = http.get(manifest_path(MODEL), headers=key).json()["manifest"]
+    response = http.get(signed["artifact_url"], headers={**key, "Range": header})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_range" and response.json()["field"] == "Range"
+
+
 def test_given_an_edge_key_when_the_artifact_is_pulled_then_full_and_ranged_bodies_match(
     harness, http
 ):
