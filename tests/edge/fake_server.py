@@ -35,8 +35,8 @@ class _Handler(BaseHTTPRequestHandler):
     state: FakeState
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
+    def log_message(self, *args) -> None:
+        """Keep test output quiet: the tests assert on ``FakeState``, not on the log."""
 
     def _record(self) -> None:
         with self.state.lock:

@@ -79,7 +79,7 @@ def test_given_camera_dropping_frames_when_read_then_failures_are_counted_and_sk
             return next(reads, (True, image))
 
         def release(self):
-            pass
+            """Nothing to release: a fake camera."""
 
     source = VideoSource("0")
     source._capture = FlakyCamera()

@@ -8,6 +8,7 @@ process group afterwards; on a start-up failure the server's log is in the error
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -81,11 +82,9 @@ def _wait(server: ServerProcess, path: str, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet: try again
             if httpx.get(server.url + path, timeout=2).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.5)
     raise RuntimeError(f"server not answering {path} after {timeout_s:g}s:\n{server.log()}")
 
