@@ -127,22 +127,21 @@ def _model_kwargs(evaluation: CandidateEvaluation, matrix: TrainingMatrix) -> di
     }
 
 
-MODEL_PACKAGES = (
-    "scikit-learn",
-    "imbalanced-learn",
-    "xgboost",
-    "numpy",
-    "pandas",
-    "scipy",
-    "skops",
-)
+# The modules loading the pipeline imports; pinned by the distribution that installed
+# each here (xgboost comes from ``xgboost-cpu``, the build without CUDA libraries).
+MODEL_MODULES = ("sklearn", "imblearn", "xgboost", "numpy", "pandas", "scipy", "skops")
 
 
 def model_requirements() -> list[str]:
     """Exact pins of what loading the pipeline needs, instead of MLflow's slow inference."""
-    from importlib.metadata import version
+    from importlib.metadata import packages_distributions, version
 
-    return [f"{name}=={version(name)}" for name in MODEL_PACKAGES]
+    providers = packages_distributions()
+    return [
+        f"{distribution}=={version(distribution)}"
+        for module in MODEL_MODULES
+        for distribution in providers[module][:1]
+    ]
 
 
 def _log_model(evaluation: CandidateEvaluation, matrix: TrainingMatrix) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 from pathlib import Path
 
 from senim.config import Params
+
+logger = logging.getLogger(__name__)
 
 
 def git_commit(workspace: Path) -> str:
@@ -32,6 +35,9 @@ def git_commit(workspace: Path) -> str:
             check=False,
         )
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except FileNotFoundError:
+        logger.warning("git is not on PATH: the model's git_commit is recorded as 'unknown'")
+        return "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 

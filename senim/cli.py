@@ -661,9 +661,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a trace
         from auth.errors import AuthError
+        from senim.environment import explain_prefect_startup_failure
 
         if _state["verbose"]:
             err.print_exception()
+        explained = explain_prefect_startup_failure(exc)
+        if explained is not None:
+            err.print(f"error: {explained}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(explained.exit_code)
         if isinstance(exc, AuthError):
             message = exc.message
         else:  # a bug or an unexpected store failure: one line, the traceback with --verbose

@@ -31,9 +31,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from senim.errors import ConfigError
+from senim.errors import ConfigError, StoreUnreachableError
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+# Prefect's embedded (ephemeral) API gets 20 s to start by default; on a fresh SENIM_HOME
+# it first runs all of its database migrations, which takes longer than that on a cold
+# 2-core machine. The user's own setting wins.
+PREFECT_STARTUP_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+PREFECT_STARTUP_TIMEOUT_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(stores.home / "matplotlib"))
     os.environ.setdefault("KERAS_HOME", str(stores.home / "keras"))  # not ~/.keras
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(PREFECT_STARTUP_TIMEOUT_VARIABLE, str(PREFECT_STARTUP_TIMEOUT_SECONDS))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -143,6 +150,20 @@ def prepare_home(stores: Stores) -> None:
     # TensorFlow's C++ INFO and WARNING lines (oneDNN, CUDA probing, converter) flood a
     # CLI run; errors still show. Read when TensorFlow is first imported, i.e. later.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def explain_prefect_startup_failure(exc: BaseException) -> StoreUnreachableError | None:
+    """The user-facing error for Prefect's "timed out ... ephemeral Prefect API server",
+    naming the setting to raise; None for any other exception."""
+    if not isinstance(exc, RuntimeError) or "ephemeral Prefect API" not in str(exc):
+        return None
+    budget = os.environ.get(PREFECT_STARTUP_TIMEOUT_VARIABLE, "20")
+    return StoreUnreachableError(
+        f"Prefect's embedded API did not start within {budget} s (a fresh SENIM_HOME first "
+        f"runs its database migrations, slow on a loaded machine): set "
+        f"{PREFECT_STARTUP_TIMEOUT_VARIABLE} higher, or point PREFECT_API_URL at a "
+        "running `prefect server start`"
+    )
 
 
 def redact_url(url: str) -> str:

@@ -69,4 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("BENTOML_HOME", os.path.join(state, "bentoml"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Flows called directly get the product's startup budget, as `senim` commands do.
+    from senim.environment import PREFECT_STARTUP_TIMEOUT_SECONDS, PREFECT_STARTUP_TIMEOUT_VARIABLE
+
+    os.environ.setdefault(PREFECT_STARTUP_TIMEOUT_VARIABLE, str(PREFECT_STARTUP_TIMEOUT_SECONDS))

@@ -83,3 +83,35 @@ def test_given_no_bento_deployed_when_serving_then_registry_error_names_the_fix(
         main(["serve", "credit", "--port", "3999"])
     assert exit_info.value.code == 5
     assert "run `senim deploy credit` first" in capsys.readouterr().err
+
+
+def test_given_no_uv_on_path_when_deploy_credit_runs_then_bento_builds_from_the_locked_env(
+    trained_store, tmp_path
+):
+    """A new user has no global uv: BentoML must find the locked one, never pip-install it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    system_path = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+    env = {
+        "PATH": system_path,
+        "HOME": str(tmp_path / "empty-home"),
+        "LANG": "C.UTF-8",
+        "SENIM_HOME": os.environ["SENIM_HOME"],
+        "SENIM_WORKSPACE": os.environ["SENIM_WORKSPACE"],
+        "BENTOML_HOME": str(Path(os.environ["SENIM_HOME"]) / "bentoml"),
+    }
+    senim = Path(sys.executable).parent / "senim"
+    done = subprocess.run(
+        [str(senim), "deploy", "credit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Bento credit-service:v" in done.stdout
+    assert "install" not in done.stderr.lower()
