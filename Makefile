@@ -7,6 +7,8 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
+# Trust the machine's own CA store (a company proxy's CA lives there), not only uv's bundle.
+export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: help run test lint repro bench clean-state
 
