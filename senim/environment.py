@@ -74,15 +74,16 @@ class Stores:
         return self.home / "runs"
 
     def mlflow_ui_command(self) -> str:
-        """How to open the UI here: ``uv run`` where uv is on PATH, else this venv's mlflow."""
+        """How to open the UI here: this environment's own ``mlflow`` (no global uv needed)."""
         if self.tracking_uri.startswith(("http://", "https://")):
             return f"open {self.tracking_uri} in a browser"
-        import shutil
         import sys
 
-        mlflow = (
-            "uv run mlflow" if shutil.which("uv") else str(Path(sys.executable).parent / "mlflow")
-        )
+        mlflow = Path(sys.executable).parent / "mlflow"
+        try:
+            mlflow = mlflow.relative_to(Path.cwd())
+        except ValueError:
+            pass  # outside the working directory: the absolute path
         return f"{mlflow} ui --backend-store-uri {self.tracking_uri}"
 
 

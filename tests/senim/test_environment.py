@@ -97,3 +97,13 @@ def test_given_prefect_api_never_starts_when_a_command_runs_then_one_line_names_
     code, _, err = run_senim(["run"], capsys)
     assert code == 4
     assert err.count("\n") == 1 and PREFECT_STARTUP_TIMEOUT_VARIABLE in err
+
+
+def test_given_embedded_store_when_ui_command_printed_then_it_runs_without_a_global_uv(tmp_path):
+    import shlex
+    from pathlib import Path
+
+    stores = resolve_stores({"SENIM_HOME": str(tmp_path), "SENIM_WORKSPACE": str(tmp_path)})
+    command = shlex.split(stores.mlflow_ui_command())
+    assert not command[0].startswith("uv")
+    assert Path(command[0]).is_file() and command[1:3] == ["ui", "--backend-store-uri"]
