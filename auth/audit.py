@@ -8,13 +8,8 @@ dropped: a failed batch is retried with backoff, and a full queue blocks the cal
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import queue
-import threading
-import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import AUDIT_OUTCOMES, AuditRecord
-from senim.batch_queue import StopMarker, next_batch
+from senim.batch_writer import BatchWriter
 from senim.text_fields import storable_text
 
 logger = logging.getLogger(__name__)
@@ -54,11 +49,8 @@ class AuditEvent:
 
 
 class AuditLog:
-    """Writes audit events from a bounded in-process queue on one background thread.
-
-    The thread starts on the first ``record``, not at construction, so an instance made
-    before a server forks its workers does not carry a dead thread into them.
-    """
+    """Writes audit events from a bounded in-process queue on one background thread
+    (``senim.batch_writer``, policy ``block``: never drops, retries until written)."""
 
     def __init__(
         self,
@@ -70,33 +62,26 @@ class AuditLog:
         max_backoff_s: float = 5.0,
     ) -> None:
         self._sessions = session_factory
-        self._queue: queue.Queue[dict[str, Any] | StopMarker] = queue.Queue(maxsize=max_queued)
-        self._batch_size = batch_size
-        self._batch_window_s = batch_window_s
-        self._max_backoff_s = max_backoff_s
-        self._enqueue_lock = threading.Lock()  # keeps queue order and count order the same
-        self._progress = threading.Condition()
-        self._enqueued = 0
-        self._written = 0
-        self._last_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._writer = BatchWriter(
+            self._insert,
+            policy="block",
+            what="audit event",
+            thread_name="audit-log-writer",
+            log=logger,
+            max_queued=max_queued,
+            batch_size=batch_size,
+            batch_window_s=batch_window_s,
+            retry_backoff_s=0.05,
+            max_backoff_s=max_backoff_s,
+        )
 
     def record(self, event: AuditEvent) -> None:
         """Queue ``event`` for the writer; blocks only while the queue is full."""
-        row = _row(event)
-        with self._enqueue_lock:
-            if self._closed:
-                raise RuntimeError("the audit log is closed; events can no longer be recorded")
-            self._start_writer()
-            self._queue.put(row)
-            with self._progress:
-                self._enqueued += 1
+        self._writer.put(_row(event))
 
     def record_sync(self, event: AuditEvent) -> None:
         """Insert ``event`` now in its own transaction (alerts, CLI); raises if it cannot."""
-        with self._sessions.begin() as session:
-            session.execute(sa.insert(AuditRecord), [_row(event)])
+        self._insert([_row(event)])
 
     def flush(self, timeout: float = 5.0) -> None:
         """Block until every event recorded before this call is in the database.
@@ -104,65 +89,18 @@ class AuditLog:
         Raises TimeoutError (naming the last database error) if that takes longer than
         ``timeout`` seconds; the events stay queued and the writer keeps retrying.
         """
-        with self._progress:
-            target = self._enqueued
-            if not self._progress.wait_for(lambda: self._written >= target, timeout):
-                pending = target - self._written
-                cause = f": last error: {self._last_error}" if self._last_error else ""
-                raise TimeoutError(
-                    f"{pending} audit event(s) still unwritten after {timeout:g}s{cause}"
-                )
+        self._writer.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then stop the writer; later ``record`` calls raise.
 
         If the flush times out, TimeoutError is raised and the writer keeps retrying.
         """
-        with self._enqueue_lock:
-            self._closed = True
-        self.flush(timeout)
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(StopMarker())
-            self._thread.join(timeout)
+        self._writer.close(timeout)
 
-    def _start_writer(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-log-writer", daemon=True)
-            self._thread.start()
-            atexit.register(_flush_at_exit, weakref.ref(self))
-
-    def _run(self) -> None:
-        while True:
-            batch, stop = self._next_batch()
-            if batch:
-                self._write_until_done(batch)
-            if stop:
-                return
-
-    def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        return next_batch(self._queue, batch_size=self._batch_size, window_s=self._batch_window_s)
-
-    def _write_until_done(self, batch: list[dict[str, Any]]) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                with self._sessions.begin() as session:
-                    session.execute(sa.insert(AuditRecord), batch)
-            except Exception as exc:  # noqa: BLE001 - any failure: keep the batch, retry
-                logger.warning(
-                    "audit log: writing %d event(s) failed, retrying in %.2fs: %s",
-                    len(batch), backoff, exc,
-                )  # fmt: skip
-                with self._progress:
-                    self._last_error = exc
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
-                continue
-            with self._progress:
-                self._written += len(batch)
-                self._last_error = None
-                self._progress.notify_all()
-            return
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self._sessions.begin() as session:
+            session.execute(sa.insert(AuditRecord), rows)
 
 
 def query(
@@ -214,13 +152,3 @@ def _row(event: AuditEvent) -> dict[str, Any]:
         # default=str: an odd value in details is written as text rather than lost.
         "details": json.loads(json.dumps(event.details, default=str)),
     }
-
-
-def _flush_at_exit(ref: weakref.ref[AuditLog]) -> None:
-    audit_log = ref()
-    if audit_log is None:
-        return
-    try:
-        audit_log.flush(timeout=5.0)
-    except TimeoutError as exc:
-        logger.error("audit log: events lost at exit: %s", exc)

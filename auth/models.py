@@ -1,96 +1,27 @@
-"""The auth tables as typed SQLAlchemy models.
+"""The auth tables (users, credentials, 2FA, tokens, API keys, login history, audit) as
+typed SQLAlchemy models on the platform database's ``Base``.
 
-Every timestamp is a timezone-aware UTC ``datetime`` (``UTCDateTime``), on SQLite as on
-PostgreSQL. The schema itself is created by the Alembic migration in
-``auth/migrations``; a test keeps the two in step.
+The schema itself is created by the platform database's Alembic chain
+(``senim/platform_db/migrations``); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
-import json
 import unicodedata
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column, validates
+
+from senim.platform_db.columns import Base, BigIntId, JSONText, new_id, utc_now
 
 AUDIT_OUTCOMES = ("success", "failure", "denied", "alert")
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def normalize_username(username: str) -> str:
     """The form usernames are compared in: NFKC, case-folded, so 'Alice' and 'ＡLICE' collide."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out; naive datetimes are refused as ambiguous.
-
-    SQLite has no time zones, so values are stored there as naive UTC text (which also
-    keeps them comparable as strings) and marked UTC again when read.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given: pass an aware UTC time")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class JSONText(sa.TypeDecorator[Any]):
-    """JSON kept in a TEXT column, readable the same way on SQLite and PostgreSQL.
-
-    Changes are seen only when a new value is assigned, not when a list or dict is
-    mutated in place.
-    """
-
-    impl = sa.Text()
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else json.dumps(value, sort_keys=True)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return None if value is None else json.loads(value)
-
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY, never a BIGINT one.
-BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONText()}
 
 
 class User(Base):
@@ -263,55 +194,3 @@ class RevokedAccessToken(Base):
     user_id: Mapped[str] = mapped_column(sa.String(36))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime] = mapped_column(default=utc_now)
-
-
-class EdgeEventRecord(Base):
-    """One event a camera host posted, stored once: ``event_id`` is its Idempotency-Key.
-
-    ``body_sha256`` is the hash of the event's canonical JSON, so a retry with the same
-    content is recognised as a duplicate and one with different content as a conflict.
-    """
-
-    __tablename__ = "edge_events"
-
-    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    host_id: Mapped[str] = mapped_column(sa.String(128), index=True)
-    caller: Mapped[str] = mapped_column(sa.Text)  # "key:<prefix>" or a user id, as in audit
-    event: Mapped[dict[str, Any]] = mapped_column()
-    body_sha256: Mapped[str] = mapped_column(sa.String(64))
-    received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
-
-
-class EdgeHostRecord(Base):
-    """The latest heartbeat of each camera host: what it runs and how it keeps up."""
-
-    __tablename__ = "edge_hosts"
-
-    host_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
-    caller: Mapped[str] = mapped_column(sa.Text)
-    last_heartbeat: Mapped[dict[str, Any]] = mapped_column()
-    last_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
-    model_version: Mapped[str | None] = mapped_column(sa.String(64))
-    fps: Mapped[float] = mapped_column(sa.Float)
-    outbox_depth: Mapped[int]
-
-
-class ModelAliasEvent(Base):
-    """One move of a registry alias (gate, approval, rejection, rollback, auto-promotion).
-
-    MLflow keeps only where an alias points now; this append-only table is the history
-    that ``senim models history`` prints and rollback reads. The database refuses UPDATE
-    and DELETE on it, like the audit log.
-    """
-
-    __tablename__ = "model_alias_events"
-
-    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(default=utc_now)
-    model: Mapped[str] = mapped_column(sa.String(256), index=True)
-    alias: Mapped[str] = mapped_column(sa.String(64))
-    from_version: Mapped[str | None] = mapped_column(sa.String(32))
-    to_version: Mapped[str | None] = mapped_column(sa.String(32))
-    action: Mapped[str] = mapped_column(sa.String(16))
-    actor: Mapped[str] = mapped_column(sa.Text)
-    reason: Mapped[str] = mapped_column(sa.Text, default="")

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from auth.audit import AuditEvent, AuditLog
-from auth.db import make_engine, migrate, session_factory
 from auth.key_cache import VerifiedKeyCache
 from auth.keys import load_jwt_keys, load_secret_box
 from auth.lockout import LockoutPolicy
@@ -24,6 +23,7 @@ from auth.rate_limit import RateLimiters
 from auth.secret_box import SecretBox
 from auth.tokens import TokenSettings
 from senim.config import AuthParams
+from senim.platform_db.engine import make_engine, migrate, session_factory
 
 
 @dataclass(frozen=True)

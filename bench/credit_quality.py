@@ -83,7 +83,7 @@ def report(
 ) -> str:
     import pandas as pd
 
-    from pipelines.credit_reports import markdown_table
+    from pipelines.credit.reports import markdown_table
 
     table = pd.read_csv(comparison_csv, index_col="model")
     columns = [

@@ -13,7 +13,7 @@ one thread) and the Keras model it came from (one traced ``tf.function``, Tensor
 default thread pools). The
 model is ``senim_cnn`` at width 48 trained for one epoch on the synthetic faces with the
 quick profile's recipe (speed does not depend on the weights), exported with
-``pipelines.fer_export.export_tflite``. Rounds are interleaved (``--rounds``, default 3)
+``pipelines.fer.export.export_tflite``. Rounds are interleaved (``--rounds``, default 3)
 and the median is reported. The bench may use TensorFlow; the edge package never does.
 
     uv run python bench/edge_fps.py --write-docs
@@ -57,9 +57,9 @@ def write_video(path: Path, seconds: float) -> Path:
 def train_and_export(folder: Path):
     """(keras model, int8 .tflite path): senim_cnn w48, one epoch on the synthetic faces."""
     from models.fer_cnn import build_model
-    from pipelines.fer_export import export_tflite, representative_sample
-    from pipelines.fer_training import train_fer_model
-    from pipelines.synthetic_fer import generate_fer
+    from pipelines.fer.export import export_tflite, representative_sample
+    from pipelines.fer.synthetic import generate_fer
+    from pipelines.fer.training import train_fer_model
     from senim.config import FerSyntheticParams, load_params
 
     fer = load_params(REPO / "params.yaml").fer

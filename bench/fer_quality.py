@@ -2,7 +2,7 @@
 selected on PublicTest, with wall time and hardware.
 
 Both models train on the same cleaned data as the ``retrain-fer`` flow (blank images
-and Training copies of PublicTest images dropped, see ``pipelines.fer_validate``):
+and Training copies of PublicTest images dropped, see ``pipelines.fer.validate``):
 
 - ``paper_cnn`` with the paper's recipe (adam 0.001, batch 64, ``baseline_epochs``: 20);
 - ``senim_cnn`` with the ``full`` profile of params.yaml (augmentation, class weights,
@@ -62,9 +62,9 @@ def epoch_caps(items: list[str]) -> dict[str, int]:
 
 
 def train_one(architecture: str, train, evaluation, fer, args) -> dict:
-    from pipelines.fer_evaluation import evaluate_fer
-    from pipelines.fer_schema import EMOTIONS
-    from pipelines.fer_training import fit_settings, predict_proba, train_fer_model
+    from pipelines.fer.evaluation import evaluate_fer
+    from pipelines.fer.schema import EMOTIONS
+    from pipelines.fer.training import fit_settings, predict_proba, train_fer_model
 
     profile = fer.training.profiles["full"]
     if args.width:
@@ -196,8 +196,8 @@ def main() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from pipelines.fer_sources import infer_form, read_fer
-    from pipelines.fer_validate import clean_for_training, ensure_fer_valid, validate_fer_data
+    from pipelines.fer.sources import infer_form, read_fer
+    from pipelines.fer.validate import clean_for_training, ensure_fer_valid, validate_fer_data
     from senim.config import load_params
 
     fer = load_params(REPO / "params.yaml").fer

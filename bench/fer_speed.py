@@ -6,7 +6,7 @@ camera frame) and batch 32, for:
 - Keras: the trained model in TensorFlow, on its default thread pools; per model and
   batch size the faster of ``model(x, training=False)`` (eager) and ``predict_on_batch``
   (a traced function) is timed, picked on the warm-up, and the table says which;
-- TFLite float16 and TFLite int8 (the exports of ``pipelines.fer_export``), through
+- TFLite float16 and TFLite int8 (the exports of ``pipelines.fer.export``), through
   ``TFLiteClassifier.predict_proba``, the path Senim's edge and batch prediction use,
   with ``num_threads`` 1 and 2.
 
@@ -142,8 +142,8 @@ def macs_per_image(model) -> int:
 def train_and_export(architecture: str, data, args, tmp: Path) -> Trained:
     """Train ``architecture`` briefly, export both TFLite kinds, check them on PublicTest."""
     from models.fer_cnn import parameter_count
-    from pipelines.fer_export import TFLiteClassifier, export_tflite, representative_sample
-    from pipelines.fer_training import predict_proba, train_fer_model
+    from pipelines.fer.export import TFLiteClassifier, export_tflite, representative_sample
+    from pipelines.fer.training import predict_proba, train_fer_model
 
     train, test, profile, seed = data
     # deterministic=False: op determinism is process-wide and would stay on for the Keras
@@ -223,7 +223,7 @@ def keras_setting(trained: Trained, batch: int, images: np.ndarray, warmup: floa
 
 
 def tflite_settings(trained: Trained, args, inputs: dict[int, np.ndarray]) -> list[Setting]:
-    from pipelines.fer_export import TFLiteClassifier
+    from pipelines.fer.export import TFLiteClassifier
 
     settings = []
     for kind in KINDS:
@@ -503,7 +503,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from pipelines.synthetic_fer import generate_fer
+    from pipelines.fer.synthetic import generate_fer
     from senim.config import load_params
 
     fer = load_params(REPO / "params.yaml").fer

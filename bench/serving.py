@@ -221,7 +221,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _applications(n: int) -> list[dict]:
     """Synthetic applications the service accepts, in the corporate_rating schema."""
-    from pipelines.synthetic_credit import generate_credit_ratings
+    from pipelines.credit.synthetic import generate_credit_ratings
     from senim.config import SyntheticParams
     from serving.credit_schemas import CreditApplication
 
@@ -284,7 +284,7 @@ def in_process(env: dict, applications: list[dict], seconds: float) -> list[list
     """(a): the pipeline's predict_proba and Senim's scoring, one row at a time."""
     import pandas as pd
 
-    from pipelines.credit_schema import FEATURE_COLUMNS
+    from pipelines.credit.schema import FEATURE_COLUMNS
     from senim.config import load_params
     from senim.environment import resolve_stores
     from serving.credit_model_source import load_scorer, resolve_model_tag
@@ -322,7 +322,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
-    from pipelines.credit_schema import FEATURE_COLUMNS
+    from pipelines.credit.schema import FEATURE_COLUMNS
     from senim.environment import prepare_home, resolve_stores
 
     source_env = dict(os.environ)

@@ -1,6 +1,6 @@
 """Prefect flows ``deploy-credit`` and ``deploy-emotion``: pin ``models:/<name>@<alias>``
 to its version, import it into the BentoML store and build its Bento
-(``pipelines.model_deploy``), or roll back to the previous deployment.
+(``pipelines.release.deploy``), or roll back to the previous deployment.
 
 Same implementation as ``senim deploy credit|emotion``; the flows add Prefect's run
 history and retries on the one I/O step that may recover by itself (reaching the
@@ -15,10 +15,10 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipelines.credit_deploy import CREDIT
-from pipelines.emotion_deploy import EMOTION
-from pipelines.mlflow_store import check_reachable, mlflow_client
-from pipelines.model_deploy import ServiceFamily, deploy_model, rollback_model
+from pipelines.common.mlflow_store import check_reachable, mlflow_client
+from pipelines.credit.deploy import CREDIT
+from pipelines.fer.deploy import EMOTION
+from pipelines.release.deploy import ServiceFamily, deploy_model, rollback_model
 from senim.config import load_params
 from senim.environment import resolve_stores
 

@@ -23,19 +23,20 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from models.credit_candidates import FAMILIES
-from pipelines import credit_registry
-from pipelines.candidate_evaluation import BASELINE_NAME, compare_candidates, evaluate_candidate
-from pipelines.credit_metrics import finite_metrics
-from pipelines.credit_tracking import lineage_for, log_retraining, save_model_copy
-from pipelines.data_versioning import file_md5, version_snapshot
-from pipelines.grouped_cv import folds_fingerprint, grouped_folds
-from pipelines.ingest import ingest
-from pipelines.lineage import git_commit
-from pipelines.mlflow_store import check_reachable, mlflow_client
-from pipelines.promotion_gate import decide_promotion
-from pipelines.training_matrix import load_training_matrix
-from pipelines.tuning import prepare_study_storage, run_baseline, tune_family
-from pipelines.validate import ensure_valid, validate_credit_data
+from pipelines.common.data_versioning import file_md5, version_snapshot
+from pipelines.common.lineage import git_commit, lineage_for
+from pipelines.common.metric_values import finite_metrics
+from pipelines.common.mlflow_store import check_reachable, mlflow_client
+from pipelines.credit import registry as credit_registry
+from pipelines.credit.evaluation import BASELINE_NAME, compare_candidates, evaluate_candidate
+from pipelines.credit.gate import decide_promotion
+from pipelines.credit.grouped_cv import folds_fingerprint, grouped_folds
+from pipelines.credit.ingest import ingest
+from pipelines.credit.tracking import log_retraining, save_model_copy
+from pipelines.credit.training_matrix import load_training_matrix
+from pipelines.credit.tuning import prepare_study_storage, run_baseline, tune_family
+from pipelines.credit.validate import ensure_valid, validate_credit_data
+from pipelines.release.promotion import apply_gate
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import ConfigError, DataError
@@ -93,7 +94,7 @@ def version_data(staged: Path, snapshot: Path, stores: Stores) -> str:
 
 @task(cache_policy=NO_CACHE)
 def validate_snapshot(snapshot: Path, params: Params, docs_dir: Path):
-    from pipelines.credit_sources import read_credit_csv
+    from pipelines.credit.sources import read_credit_csv
 
     result = validate_credit_data(read_credit_csv(snapshot), params.validation, docs_dir=docs_dir)
     ensure_valid(result)
@@ -152,16 +153,14 @@ def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores,
     )
     registered = credit_registry.register_best(client, comparison, run, lineage, params)
     decision = decide_promotion(comparison.best_evaluation.metrics, params.gate, champion)
-    decision = credit_registry.apply_gate(
-        client, registered, decision, params.review, stores.database_url
-    )
+    decision = apply_gate(client, registered, decision, params.review, stores.database_url)
     return run, registered, decision
 
 
 @task(**IO)
 def read_champion(params: Params, stores: Stores, fingerprint: str):
     """The champion before this retraining registers anything: the card compares with it."""
-    from pipelines.credit_evidence import champion_facts
+    from pipelines.credit.evidence import champion_facts
 
     return champion_facts(mlflow_client(stores), params.registry.model_name, fingerprint)
 
@@ -183,9 +182,9 @@ def log_credit_evidence(
     out_dir: Path,
 ):
     """Model card and fairness report under ``evidence/`` of the version's run, plus tags."""
-    from pipelines.credit_evidence import credit_evidence
-    from pipelines.credit_sources import read_credit_csv
-    from pipelines.review_evidence import log_evidence
+    from pipelines.credit.evidence import credit_evidence
+    from pipelines.credit.sources import read_credit_csv
+    from pipelines.release.evidence import log_evidence
 
     run_id = run.candidate_run_ids[comparison.best]
     evidence = credit_evidence(

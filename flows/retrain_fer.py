@@ -18,29 +18,28 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipelines import credit_registry
-from pipelines.credit_tracking import lineage_for
-from pipelines.data_versioning import file_md5, version_snapshot
-from pipelines.fer_evidence import fer_champion_facts, fer_evidence
-from pipelines.fer_gate import decide_fer_promotion
-from pipelines.fer_ingest import load_fer_source
-from pipelines.fer_schema import FerDataset
-from pipelines.fer_tracking import (
+from pipelines.common.data_versioning import file_md5, version_snapshot
+from pipelines.common.lineage import flatten_params, git_commit, lineage_for
+from pipelines.common.mlflow_store import check_reachable, mlflow_client
+from pipelines.fer.evidence import fer_champion_facts, fer_evidence
+from pipelines.fer.gate import decide_fer_promotion
+from pipelines.fer.ingest import load_fer_source
+from pipelines.fer.schema import FerDataset
+from pipelines.fer.tracking import (
     export_tags,
     fer_champion_evidence,
     log_fer_run,
     register_fer,
     write_json,
 )
-from pipelines.fer_validate import (
+from pipelines.fer.validate import (
     clean_for_training,
     clean_test_set,
     ensure_fer_valid,
     validate_fer_data,
 )
-from pipelines.lineage import flatten_params, git_commit
-from pipelines.mlflow_store import check_reachable, mlflow_client
-from pipelines.review_evidence import log_evidence
+from pipelines.release.evidence import log_evidence
+from pipelines.release.promotion import apply_gate
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import DataError
@@ -77,7 +76,7 @@ def check_tracking_store(stores: Stores) -> None:
 def load_and_validate(params: Params, docs: Path, snapshot: Path | None = None):
     """The configured source, or an already versioned ``snapshot`` (the DVC stage's)."""
     if snapshot is not None:
-        from pipelines.fer_sources import read_fer_npz
+        from pipelines.fer.sources import read_fer_npz
 
         dataset = read_fer_npz(snapshot)
     else:
@@ -91,7 +90,7 @@ def load_and_validate(params: Params, docs: Path, snapshot: Path | None = None):
 @task(cache_policy=NO_CACHE)
 def version_data(dataset: FerDataset, snapshot: Path, stores: Stores) -> str:
     """Only validated data replaces the tracked snapshot; then dvc add + push."""
-    from pipelines.fer_sources import write_fer_npz
+    from pipelines.fer.sources import write_fer_npz
 
     staged = write_fer_npz(dataset, snapshot.with_name(f".{snapshot.name}.staged"))
     os.replace(staged, snapshot)
@@ -100,7 +99,7 @@ def version_data(dataset: FerDataset, snapshot: Path, stores: Stores) -> str:
 
 @task(cache_policy=NO_CACHE)
 def train(train_set: FerDataset, evaluation: FerDataset, params: Params, baseline: bool):
-    from pipelines.fer_training import train_fer_model
+    from pipelines.fer.training import train_fer_model
 
     profile = params.fer.training.active
     if baseline:
@@ -116,8 +115,8 @@ def train(train_set: FerDataset, evaluation: FerDataset, params: Params, baselin
 
 
 def _evaluate(model, evaluation: FerDataset, tta: bool) -> dict:
-    from pipelines.fer_evaluation import evaluate_fer
-    from pipelines.fer_training import predict_proba
+    from pipelines.fer.evaluation import evaluate_fer
+    from pipelines.fer.training import predict_proba
 
     return evaluate_fer(evaluation.y, predict_proba(model, evaluation.x, tta=tta))
 
@@ -141,10 +140,10 @@ def retrain_fer(
     extra test set: every image in it, less blank images and copies of training images,
     is evaluated and logged as ``test_*`` metrics; never used for selection or the gate.
     """
-    from pipelines.fer_evaluation import confusion_matrix_figure, training_curves_figure
-    from pipelines.fer_export import export_and_check, representative_sample
-    from pipelines.fer_sources import infer_form, read_fer
-    from pipelines.fer_training import predict_proba
+    from pipelines.fer.evaluation import confusion_matrix_figure, training_curves_figure
+    from pipelines.fer.export import export_and_check, representative_sample
+    from pipelines.fer.sources import infer_form, read_fer
+    from pipelines.fer.training import predict_proba
 
     stores = resolve_stores()
     params = load_params(params_path or stores.params_path)
@@ -306,9 +305,7 @@ def retrain_fer(
         },
     )
     decision = decide_fer_promotion(metrics, params.fer.gate, champion)
-    decision = credit_registry.apply_gate(
-        client, registered, decision, params.review, stores.database_url
-    )
+    decision = apply_gate(client, registered, decision, params.review, stores.database_url)
     say(f"{name} version {registered.version}: {decision.summary()}")
     say(f"logging the model card of version {registered.version}")
     evidence = fer_evidence(

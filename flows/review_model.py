@@ -5,7 +5,7 @@ The flow run is the visible "waiting for review" item in the Prefect UI. It paus
 authenticates the reviewer (password, TOTP, PROMOTE_MODEL), then resumes the paused run
 with the decision and the sign-in's short-lived access token instead of acting itself, so
 the flow run records who decided and runs the same approve/reject code
-(``pipelines.model_review.decide``). The flow verifies that token (signature, expiry,
+(``pipelines.release.review.decide``). The flow verifies that token (signature, expiry,
 subject, second factor), so resuming from the Prefect UI or API without a reviewer's
 sign-in is refused; then it reloads the reviewer's roles from the auth database and
 re-checks every refusal before anything moves.
@@ -49,7 +49,7 @@ def review_model(
     from prefect.flow_runs import pause_flow_run
     from prefect.runtime import flow_run
 
-    from pipelines import model_review
+    from pipelines.release import review as model_review
 
     desk = _desk()
     model_review.reviewable_version(desk.client, model, version)
@@ -77,7 +77,7 @@ def review_model(
 
 def _verify_sign_in(answer: ReviewInput, review) -> None:
     from auth.runtime import AuthRuntime
-    from pipelines import model_review
+    from pipelines.release import review as model_review
 
     runtime = AuthRuntime.from_environment()
     try:
@@ -88,9 +88,9 @@ def _verify_sign_in(answer: ReviewInput, review) -> None:
 
 def _desk():
     from auth.audit import AuditLog
-    from pipelines.alias_history import open_history
-    from pipelines.mlflow_store import check_reachable, mlflow_client
-    from pipelines.model_review import ReviewDesk
+    from pipelines.common.mlflow_store import check_reachable, mlflow_client
+    from pipelines.release.alias_history import open_history
+    from pipelines.release.review import ReviewDesk
     from senim.config import load_params
     from senim.environment import resolve_stores
 

@@ -30,7 +30,7 @@ export MLFLOW_FLASK_SERVER_SECRET_KEY="${MLFLOW_FLASK_SERVER_SECRET_KEY:-$(cat "
 export MLFLOW_DISABLE_TELEMETRY=true
 
 # --enable-workspaces: only a workspace USE grant (the senim-writers role) may create
-# experiments and models; everyone else reads (see senim/mlflow_server.py).
+# experiments and models; everyone else reads (see senim/cli/mlflow_server.py).
 exec mlflow server \
   --app-name basic-auth \
   --enable-workspaces \

@@ -25,10 +25,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier
 
-from pipelines.credit_schema import RATIO_COLUMNS, SECTOR
+from models.credit_inputs import FeatureColumns
 from senim.config import BaselineParams
 
 FAMILIES: tuple[str, ...] = ("logistic_regression", "decision_tree", "random_forest", "xgboost")
+
 
 # Only linear models care about feature scale; trees split on ranks.
 _SCALED_FAMILIES = frozenset({"logistic_regression"})
@@ -74,7 +75,13 @@ _MODEL_FACTORIES: dict[str, Callable[[dict[str, Any], int], Any]] = {
 
 
 def build_pipeline(
-    family: str, hyperparams: dict[str, Any], *, knn_neighbors: int, smote_k: int, seed: int
+    family: str,
+    hyperparams: dict[str, Any],
+    *,
+    columns: FeatureColumns,
+    knn_neighbors: int,
+    smote_k: int,
+    seed: int,
 ) -> Pipeline:
     """Unfitted preprocess -> SMOTE -> model pipeline; ``hyperparams`` are model kwargs."""
     _check_family(family)
@@ -87,8 +94,12 @@ def build_pipeline(
         ratio_steps.append(("scale", StandardScaler()))
     preprocess = ColumnTransformer(
         [
-            ("ratios", SkPipeline(ratio_steps), list(RATIO_COLUMNS)),
-            ("sector", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [SECTOR]),
+            ("ratios", SkPipeline(ratio_steps), list(columns.ratios)),
+            (
+                "sector",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                [columns.sector],
+            ),
         ],
         remainder="drop",
     )
@@ -143,8 +154,13 @@ def baseline_grid(baseline: BaselineParams) -> dict[str, list[Any]]:
 
 def feature_names_out(fitted: Pipeline) -> list[str]:
     """Model input columns: the ratio names, then one ``Sector=<name>`` per seen sector."""
-    encoder = fitted.named_steps["preprocess"].named_transformers_["sector"]
-    return list(RATIO_COLUMNS) + [f"{SECTOR}={category}" for category in encoder.categories_[0]]
+    inputs = {
+        name: (step, list(cols))
+        for name, step, cols in fitted.named_steps["preprocess"].transformers_
+    }
+    _, ratios = inputs["ratios"]
+    encoder, (sector,) = inputs["sector"]
+    return ratios + [f"{sector}={category}" for category in encoder.categories_[0]]
 
 
 def feature_importance(fitted: Pipeline) -> pd.Series:

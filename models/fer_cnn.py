@@ -2,7 +2,7 @@
 
 Both take raw FER2013 pixels, float32 0..255 of shape (batch, 48, 48, 1), and rescale
 them in their first layer, so training, evaluation and every export feed pixels as they
-are stored. Both end in a float32 softmax over the seven ``pipelines.fer_schema.EMOTIONS``.
+are stored. Both end in a float32 softmax over the seven ``pipelines.fer.schema.EMOTIONS``.
 Models come back uncompiled: training chooses the optimiser, loss and metrics.
 
 Both are ``keras.Sequential`` (the input named "pixels"), so ``model.layers[0]`` is the

@@ -220,7 +220,7 @@ class FerSyntheticParams(_Strict):
 
 
 class FerValidationParams(_Strict):
-    """What every FER snapshot must satisfy before training (see pipelines.fer_validate)."""
+    """What every FER snapshot must satisfy before training (see pipelines.fer.validate)."""
 
     min_images_per_class: int = Field(10, ge=1)
     blank_std_threshold: float = Field(1.0, ge=0.0)  # pixel std below this: a blank image
@@ -232,7 +232,7 @@ class FerValidationParams(_Strict):
 
 
 class FerTrainingProfile(_Strict):
-    """One way to train the emotion CNN (see models.fer_cnn and pipelines.fer_training)."""
+    """One way to train the emotion CNN (see models.fer_cnn and pipelines.fer.training)."""
 
     architecture: Literal["paper_cnn", "senim_cnn"] = "senim_cnn"
     width: int = Field(48, ge=4, le=256)  # senim_cnn first block filters; 48: int8 speed

@@ -17,7 +17,7 @@ pointed at a real component with one variable:
 - ``SENIM_EDGE_SIGNING_KEY_FILE``: the Ed25519 key that signs edge model manifests
   (default ``SENIM_HOME/keys/edge-signing.key``, created on first use)
 
-The team MLflow server (``senim mlflow serve``, see ``senim.mlflow_server``) reads
+The team MLflow server (``senim mlflow serve``, see ``senim.cli.mlflow_server``) reads
 ``SENIM_MLFLOW_BACKEND_URI``, ``SENIM_MLFLOW_AUTH_DATABASE_URI``,
 ``SENIM_MLFLOW_ARTIFACTS_DESTINATION``, ``SENIM_MLFLOW_S3_ENDPOINT_URL``,
 ``SENIM_MLFLOW_ADMIN_USERNAME``/``_PASSWORD`` and ``SENIM_MLFLOW_SERVICE_PASSWORD``;

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.credit_schema import RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import RATIO_COLUMNS, SECTOR, SECTORS
 
 
 @dataclass(frozen=True)

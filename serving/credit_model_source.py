@@ -13,40 +13,23 @@ The tag comes, first match wins, from:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
-from pipelines.bento_build import MODEL_TAG_ARGUMENT
-from pipelines.credit_predict import LoadedModel
+from pipelines.credit.predict import LoadedModel
 from senim.config import ScoringParams
 from senim.environment import Stores
 from senim.errors import RegistryError
 from serving.credit_schemas import CreditApplication
-from serving.credit_scoring import CreditScorer, ModelCard
+from serving.credit_scoring import CreditScorer
+from serving.served_model import ServedModelCard
 
 MODEL_TAG_ENV = "SENIM_CREDIT_MODEL_TAG"
-_SOURCE_ROOT = Path(__file__).resolve().parents[1]
-
-
-def service_params_path(stores: Stores) -> Path:
-    """A Bento serves with the params.yaml it was built with; from source, the workspace's."""
-    if bento_argument(MODEL_TAG_ARGUMENT):
-        return _SOURCE_ROOT / "params.yaml"
-    return stores.params_path
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
-    from pipelines.credit_deploy import CREDIT
-    from pipelines.model_deploy import resolve_served_tag
+    from pipelines.credit.deploy import CREDIT
+    from pipelines.release.deploy import resolve_served_tag
 
     return resolve_served_tag(CREDIT, stores, MODEL_TAG_ENV, env)
-
-
-def bento_argument(name: str) -> str | None:
-    import bentoml
-
-    value = getattr(bentoml.use_arguments(), name, None)
-    return str(value) if value else None
 
 
 def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
@@ -59,18 +42,7 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
         stored = bentoml.models.get(tag)
     except NotFound:
         raise RegistryError(f"model {tag} is not in the BentoML model store") from None
-    labels: dict[str, Any] = dict(stored.info.labels or {})
-    metadata: dict[str, Any] = dict(stored.info.metadata or {})
-    card = ModelCard(
-        model_name=labels.get("mlflow_model", stored.tag.name),
-        model_version=labels.get("mlflow_version", stored.tag.version or ""),
-        bento_tag=str(stored.tag),
-        alias=labels.get("alias"),
-        run_id=labels.get("run_id"),
-        data_version=labels.get("data_version"),
-        git_commit=labels.get("git_commit"),
-        metrics={k: float(v) for k, v in (metadata.get("metrics") or {}).items()},
-    )
+    card = ServedModelCard.from_stored(stored)
     try:
         model = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     except Exception as exc:  # noqa: BLE001 - any load failure means "not servable", said why
@@ -84,7 +56,7 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
 
 def smoke_application() -> CreditApplication:
     """A plausible application (every ratio 1, the first sector) for a start-up check."""
-    from pipelines.credit_schema import RATIO_COLUMNS, SECTOR, SECTORS
+    from pipelines.credit.schema import RATIO_COLUMNS, SECTOR, SECTORS
 
     return CreditApplication.model_validate(
         {**{column: 1.0 for column in RATIO_COLUMNS}, SECTOR: SECTORS[0]}

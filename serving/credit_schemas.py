@@ -4,7 +4,7 @@ A request is one row of the ``corporate_rating`` schema: the 25 ratios and the s
 by their schema names (``currentRatio``) or as snake_case (``current_ratio``), plus the
 optional identity columns. Bad input is refused with the field named, never coerced:
 strings and booleans in numeric fields, NaN, infinity, unknown fields and unknown sectors
-are all errors. Ratio bounds come from ``pipelines.validate``: the hard limits every
+are all errors. Ratio bounds come from ``pipelines.credit.validate``: the hard limits every
 training row met, and zero as the floor where an accounting identity makes a negative
 value impossible (the ``RATIO_NORMS`` floors of 0, and ``debtRatio``). Training tolerates
 the vendor's rare negatives because history cannot be corrected; an applicant can.
@@ -28,11 +28,11 @@ from pydantic import (
     field_validator,
 )
 
-from pipelines.credit_decision import Decision
-from pipelines.credit_schema import DATE_FORMAT, FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
-from pipelines.rating_bands import ALLOWED_RATINGS, BANDS
-from pipelines.reason_codes import Effect, ReasonMethod
-from pipelines.validate import RATIO_LIMITS, RATIO_NORMS
+from pipelines.credit.decision import Decision
+from pipelines.credit.rating_bands import ALLOWED_RATINGS, BANDS
+from pipelines.credit.reason_codes import Effect, ReasonMethod
+from pipelines.credit.schema import DATE_FORMAT, FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.validate import RATIO_LIMITS, RATIO_NORMS
 from senim.text_fields import plain_text
 
 MAX_BATCH = 1000

@@ -1,6 +1,6 @@
 """Score credit applications with one loaded model: the service's whole computation.
 
-Band, probabilities and score are ``pipelines.credit_predict``'s ``PublishedPrediction``
+Band, probabilities and score are ``pipelines.credit.predict``'s ``PublishedPrediction``
 of the pipeline's own probabilities, exactly what ``senim credit predict`` writes for the
 same model. Decision, confidence and reason codes are added on top. The preprocessing
 runs once per call and feeds both the probabilities and the reason codes.
@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipelines.credit_decision import confidence, decide
-from pipelines.credit_predict import (
+from pipelines.credit.decision import confidence, decide
+from pipelines.credit.predict import (
     LoadedModel,
     PublishedPrediction,
     final_probabilities,
     transformed_inputs,
 )
-from pipelines.rating_bands import BANDS
-from pipelines.reason_codes import explain_rows
+from pipelines.credit.rating_bands import BANDS
+from pipelines.credit.reason_codes import explain_rows
 from senim.config import ScoringParams
 from serving.compiled_preprocess import CompiledPreprocess
 from serving.credit_schemas import (
@@ -34,35 +34,24 @@ from serving.credit_schemas import (
     ratio_matrix,
     to_frame,
 )
+from serving.served_model import ServedModelCard
 
 # The request id is not known where rows are scored; the ledger replaces this.
 UNSTAMPED_REQUEST_ID = "-"
 
 
 @dataclass(frozen=True)
-class ModelCard:
-    """What ``GET /v1/models`` says about the model being served."""
-
-    model_name: str
-    model_version: str
-    bento_tag: str
-    alias: str | None
-    run_id: str | None
-    data_version: str | None
-    git_commit: str | None
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
 class CreditScorer:
     loaded: LoadedModel
-    card: ModelCard
+    card: ServedModelCard
     scoring: ScoringParams
     # The preprocessing as numpy (verified against the pipeline's); None: use the pipeline.
     compiled: CompiledPreprocess | None = None
 
     @classmethod
-    def build(cls, loaded: LoadedModel, card: ModelCard, scoring: ScoringParams) -> CreditScorer:
+    def build(
+        cls, loaded: LoadedModel, card: ServedModelCard, scoring: ScoringParams
+    ) -> CreditScorer:
         preprocess = loaded.model.named_steps.get("preprocess")
         return cls(loaded, card, scoring, CompiledPreprocess.compile(preprocess))
 

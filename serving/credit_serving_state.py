@@ -27,26 +27,10 @@ class Loaded:
     ledger: LedgerContext
 
     def describe(self) -> str:
-        card = self.scorer.card
-        return (
-            f"{card.model_name} version {card.model_version} ({card.bento_tag}), "
-            f"data {card.data_version}"
-        )
+        return self.scorer.card.describe()
 
     def model_cards(self) -> list[dict[str, Any]]:
-        card = self.scorer.card
-        return [
-            {
-                "name": card.model_name,
-                "version": card.model_version,
-                "alias": card.alias,
-                "bento_model": card.bento_tag,
-                "run_id": card.run_id,
-                "data_version": card.data_version,
-                "git_commit": card.git_commit,
-                "metrics": card.metrics,
-            }
-        ]
+        return [self.scorer.card.as_json()]
 
     def release(self) -> None:
         _release(self)
@@ -73,7 +57,8 @@ def load_from_environment() -> Loaded:
     """Params, stores, auth runtime, prediction log and the model, from the environment."""
     from senim.config import load_params
     from senim.environment import prepare_home, resolve_stores
-    from serving.credit_model_source import load_scorer, resolve_model_tag, service_params_path
+    from serving.credit_model_source import load_scorer, resolve_model_tag
+    from serving.served_model import service_params_path
 
     stores = resolve_stores()
     prepare_home(stores)

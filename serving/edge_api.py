@@ -110,7 +110,7 @@ class EdgeBackend:
         key = self.signing_key()
         with self._lock:
             if self._distribution is None:
-                from pipelines.mlflow_store import mlflow_client
+                from pipelines.common.mlflow_store import mlflow_client
 
                 self._distribution = EdgeDistribution(
                     mlflow_client(self.stores),

@@ -152,7 +152,7 @@ class EdgeDistribution:
     def _resolve(self) -> Resolution:
         from mlflow.exceptions import MlflowException
 
-        from pipelines.credit_registry import current_alias
+        from pipelines.release.registry import current_alias
 
         try:
             versions = {

@@ -1,5 +1,5 @@
-"""Edge events and host heartbeats in the auth database (tables from ``auth.models``,
-created by the auth migrations), and who may post for which host.
+"""Edge events and host heartbeats in the platform database (tables from
+``senim.platform_db.tables``, created by its migrations), and who may post for which host.
 
 An event is stored once per ``event_id``, which is also the Idempotency-Key its host
 sends: hosts retry deliveries until they get an answer, so a retry of the same event is
@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from auth.models import ApiKey, EdgeEventRecord, EdgeHostRecord
+from auth.models import ApiKey
 from auth.permissions import Role
 from auth.principals import Principal
 from auth.runtime import AuthRuntime
 from edge.protocol import EdgeEvent, Heartbeat
+from senim.platform_db.tables import EdgeEventRecord, EdgeHostRecord
 
 
 class IdempotencyConflict(Exception):

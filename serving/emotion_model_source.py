@@ -15,27 +15,15 @@ import numpy as np
 from senim.config import EmotionServiceParams
 from senim.environment import Stores
 from senim.errors import RegistryError
+from serving.served_model import ServedModelCard
 
 MODEL_TAG_ENV = "SENIM_EMOTION_MODEL_TAG"
 
 
 @dataclass(frozen=True)
-class EmotionModelCard:
-    model_name: str
-    model_version: str
-    bento_tag: str
-    runtime: str  # tflite-float16 or tflite-int8
-    alias: str | None
-    run_id: str | None
-    data_version: str | None
-    git_commit: str | None
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
 class EmotionModel:
-    card: EmotionModelCard
-    classifier: Any  # pipelines.fer_export.TFLiteClassifier
+    card: ServedModelCard
+    classifier: Any  # pipelines.fer.export.TFLiteClassifier
     # A TFLite interpreter is not thread-safe; a face takes well under a millisecond.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,8 +34,8 @@ class EmotionModel:
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
-    from pipelines.emotion_deploy import EMOTION
-    from pipelines.model_deploy import resolve_served_tag
+    from pipelines.fer.deploy import EMOTION
+    from pipelines.release.deploy import resolve_served_tag
 
     return resolve_served_tag(EMOTION, stores, MODEL_TAG_ENV, env)
 
@@ -58,8 +46,8 @@ def load_emotion_model(tag: str, params: EmotionServiceParams) -> EmotionModel:
     import bentoml
     from bentoml.exceptions import NotFound
 
-    from pipelines.emotion_deploy import EXPORT_KINDS, export_path
-    from pipelines.fer_export import TFLiteClassifier
+    from pipelines.fer.deploy import EXPORT_KINDS, export_path
+    from pipelines.fer.export import TFLiteClassifier
 
     try:
         stored = bentoml.models.get(tag)
@@ -70,19 +58,7 @@ def load_emotion_model(tag: str, params: EmotionServiceParams) -> EmotionModel:
     if not available:
         raise RegistryError(f"model {tag} holds no TFLite export")
     kind = available[0]
-    labels: dict[str, Any] = dict(stored.info.labels or {})
-    metadata: dict[str, Any] = dict(stored.info.metadata or {})
-    card = EmotionModelCard(
-        model_name=labels.get("mlflow_model", stored.tag.name),
-        model_version=labels.get("mlflow_version", stored.tag.version or ""),
-        bento_tag=str(stored.tag),
-        runtime=f"tflite-{kind}",
-        alias=labels.get("alias"),
-        run_id=labels.get("run_id"),
-        data_version=labels.get("data_version"),
-        git_commit=labels.get("git_commit"),
-        metrics={k: float(v) for k, v in (metadata.get("metrics") or {}).items()},
-    )
+    card = ServedModelCard.from_stored(stored, runtime=f"tflite-{kind}")
     try:
         classifier = TFLiteClassifier(export_path(stored.path, kind), num_threads=1)
         proba = classifier.predict_proba(np.full((1, 48, 48), 128, dtype=np.uint8))

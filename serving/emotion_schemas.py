@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.fer_schema import EMOTIONS
+from pipelines.fer.schema import EMOTIONS
 
 Pixel = Annotated[int, Field(ge=0, le=255)]
 Row = Annotated[list[Pixel], Field(min_length=48, max_length=48)]

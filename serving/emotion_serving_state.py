@@ -22,27 +22,10 @@ class EmotionLoaded:
     model: EmotionModel
 
     def describe(self) -> str:
-        card = self.model.card
-        return (
-            f"{card.model_name} version {card.model_version} ({card.bento_tag}, "
-            f"{card.runtime}), data {card.data_version}"
-        )
+        return self.model.card.describe()
 
     def model_cards(self) -> list[dict[str, Any]]:
-        card = self.model.card
-        return [
-            {
-                "name": card.model_name,
-                "version": card.model_version,
-                "alias": card.alias,
-                "bento_model": card.bento_tag,
-                "runtime": card.runtime,
-                "run_id": card.run_id,
-                "data_version": card.data_version,
-                "git_commit": card.git_commit,
-                "metrics": card.metrics,
-            }
-        ]
+        return [self.model.card.as_json()]
 
     def release(self) -> None:
         self.runtime.close()
@@ -51,8 +34,8 @@ class EmotionLoaded:
 def load_emotion_from_environment() -> EmotionLoaded:
     from senim.config import load_params
     from senim.environment import prepare_home, resolve_stores
-    from serving.credit_model_source import service_params_path
     from serving.emotion_model_source import load_emotion_model, resolve_model_tag
+    from serving.served_model import service_params_path
 
     stores = resolve_stores()
     prepare_home(stores)

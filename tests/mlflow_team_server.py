@@ -1,4 +1,4 @@
-"""Run the team MLflow server (``senim.mlflow_server.prepare_server``'s launch) for a test.
+"""Run the team MLflow server (``senim.cli.mlflow_server.prepare_server``'s launch) for a test.
 
 The server gets its own process group so its uvicorn workers stop with it; on a start-up
 failure its log is in the error.
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from senim.mlflow_server import ServerLaunch
+from senim.cli.mlflow_server import ServerLaunch
 from tests.serving.credit_server import running_server
 
 START_TIMEOUT_S = 120.0  # a cold start imports all of MLflow twice on 2 shared cores

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from auth.db import make_engine, migrate, session_factory
+from senim.platform_db.engine import make_engine, migrate, session_factory
 from tests.auth.http_harness import AuthHarness
 from tests.postgres_server import create_database
 

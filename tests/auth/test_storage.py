@@ -11,12 +11,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from auth.db import MIGRATIONS_DIR, VERSION_TABLE, make_engine, migrate
-from auth.models import ApiKey, AuditRecord, Base, Role, User, UserRole
+import senim.platform_db.tables  # noqa: F401 - registers the platform tables on Base
+from auth.models import ApiKey, AuditRecord, Role, User, UserRole
 from senim.errors import StoreUnreachableError
+from senim.platform_db.columns import Base
+from senim.platform_db.engine import MIGRATIONS_DIR, VERSION_TABLE, make_engine, migrate
 from tests.postgres_server import free_port
 
-HEAD_REVISION = "0004"  # the newest migration in auth/migrations/versions
+HEAD_REVISION = "0005"  # the newest migration in senim/platform_db/migrations/versions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDED_ROLES = {"admin", "ml_engineer", "reviewer", "service", "edge_device"}
@@ -50,7 +52,7 @@ def test_given_a_migrated_database_when_migrated_again_then_nothing_changes(data
 def test_given_two_processes_when_they_migrate_at_once_then_both_succeed(database_url):
     start_at = time.time() + 1.5  # after both have imported, so they really race
     script = (
-        "import sys, time; from auth.db import migrate; "
+        "import sys, time; from senim.platform_db.engine import migrate; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); migrate(sys.argv[1])"
     )
     processes = [

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.credit_schema import (
+from pipelines.credit.rating_bands import ALLOWED_RATINGS, BANDS, rating_to_band
+from pipelines.credit.schema import (
     AGENCIES,
     AGENCY,
     ALL_COLUMNS,
@@ -24,7 +25,6 @@ from pipelines.credit_schema import (
     SECTORS,
     SYMBOL,
 )
-from pipelines.rating_bands import ALLOWED_RATINGS, BANDS, rating_to_band
 
 REAL_DEV_CSV = (
     Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "corporate_rating"

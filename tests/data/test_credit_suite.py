@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.credit_schema import AGENCY, DATE, RATING, SECTOR
-from pipelines.rating_bands import rating_to_band
-from pipelines.validate import (
+from pipelines.credit.rating_bands import rating_to_band
+from pipelines.credit.schema import AGENCY, DATE, RATING, SECTOR
+from pipelines.credit.validate import (
     NORM_MOSTLY,
     SUITE_NAME,
     ExpectationFailure,

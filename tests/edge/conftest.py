@@ -36,7 +36,7 @@ def tflite_models(tmp_path_factory) -> dict[str, bytes]:
     import keras
 
     from models.fer_cnn import build_model
-    from pipelines.fer_export import export_tflite
+    from pipelines.fer.export import export_tflite
 
     folder = tmp_path_factory.mktemp("tflite")
     representative = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)

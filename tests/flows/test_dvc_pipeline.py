@@ -138,6 +138,23 @@ def test_given_pipeline_run_then_nothing_written_to_the_user_home(reproduced):
     assert written == []
 
 
+def test_given_reproduced_pipeline_when_a_credit_module_changes_then_only_credit_stages_rerun(
+    reproduced,
+):
+    """Stage deps name the folders each stage runs: a credit edit never reruns FER."""
+    clone, env, dvc = reproduced["clone"], reproduced["env"], reproduced["dvc"]
+    module = clone / "pipelines" / "credit" / "rating_bands.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        status = _run([dvc, "status", "--json"], clone, env)
+    finally:
+        module.write_text(original)
+    stale = {name.rpartition(":")[2] for name in json.loads(status.stdout)}
+    assert stale == {"ingest", "validate", "train"}
+    assert "up to date" in _run([dvc, "status"], clone, env).stdout.lower()
+
+
 def test_given_reproduced_pipeline_when_exp_run_sets_param_then_only_train_reruns(reproduced):
     result = _run(
         [reproduced["dvc"], "exp", "run", "-S", "tuning.trials.decision_tree=1"],

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.credit_predict import OUTPUT_COLUMNS
-from senim.cli import main
+from pipelines.credit.predict import OUTPUT_COLUMNS
+from senim.cli.app import main
 from tests.integration_workspace import make_workspace
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.credit_predict import OUTPUT_COLUMNS, PROBABILITY_COLUMNS
-from pipelines.credit_schema import RATING
-from senim.cli import main
+from pipelines.credit.predict import OUTPUT_COLUMNS, PROBABILITY_COLUMNS
+from pipelines.credit.schema import RATING
+from senim.cli.app import main
 from senim.environment import resolve_stores
 from tests.integration_workspace import make_workspace, write_params
 
@@ -21,7 +21,7 @@ MODEL = "credit-rating"
 
 
 def _client():
-    from pipelines.mlflow_store import mlflow_client
+    from pipelines.common.mlflow_store import mlflow_client
 
     return mlflow_client(resolve_stores())
 
@@ -151,8 +151,8 @@ def test_given_strict_gate_when_retrained_then_rejected_and_champion_stays(train
 def test_given_postgres_everywhere_when_retrained_then_registry_and_optuna_in_postgres(
     postgres_dsn, tmp_path, monkeypatch
 ):
-    from pipelines.credit_sources import write_credit_postgres
-    from pipelines.synthetic_credit import generate_credit_ratings
+    from pipelines.credit.sources import write_credit_postgres
+    from pipelines.credit.synthetic import generate_credit_ratings
     from senim.config import SyntheticParams
     from tests.integration_workspace import FAST_PARAMS
     from tests.postgres_server import create_database

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.fer_predict import OUTPUT_COLUMNS
+from pipelines.fer.predict import OUTPUT_COLUMNS
 from tests.integration_workspace import TINY_FER, make_workspace
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_given_synthetic_faces_when_retrained_then_registered_promoted_with_expo
 
 
 def test_given_registered_version_then_lineage_and_export_tags_are_on_it(fer_store, monkeypatch):
-    from pipelines.mlflow_store import mlflow_client
+    from pipelines.common.mlflow_store import mlflow_client
     from senim.environment import resolve_stores
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
@@ -55,8 +55,8 @@ def test_given_registered_version_then_lineage_and_export_tags_are_on_it(fer_sto
 def test_given_images_when_predicted_then_one_row_each_in_order(
     fer_store, tmp_path, monkeypatch, capsys, runtime
 ):
-    from pipelines.synthetic_fer import generate_fer
-    from senim.cli import main
+    from pipelines.fer.synthetic import generate_fer
+    from senim.cli.app import main
     from senim.config import FerSyntheticParams
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
@@ -79,7 +79,7 @@ def test_given_images_when_predicted_then_one_row_each_in_order(
 def test_given_bad_prediction_input_when_predicted_then_error_names_it_and_no_output(
     fer_store, tmp_path, monkeypatch, capsys
 ):
-    from senim.cli import main
+    from senim.cli.app import main
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
     source = tmp_path / "wrong.npz"
@@ -99,9 +99,9 @@ def test_given_a_private_test_part_when_trained_then_it_is_evaluated_and_logged(
     import mlflow
 
     from flows.retrain_fer import retrain_fer
-    from pipelines.fer_schema import FerDataset
-    from pipelines.fer_sources import read_fer_npz, write_fer_npz
-    from pipelines.synthetic_fer import write_synthetic_fer
+    from pipelines.fer.schema import FerDataset
+    from pipelines.fer.sources import read_fer_npz, write_fer_npz
+    from pipelines.fer.synthetic import write_synthetic_fer
     from senim.config import FerSyntheticParams
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
@@ -120,8 +120,8 @@ def test_given_a_private_test_part_when_trained_then_it_is_evaluated_and_logged(
 def test_given_each_data_form_when_trained_from_the_cli_then_a_new_version(
     fer_store, tmp_path, monkeypatch, capsys, form
 ):
-    from pipelines.synthetic_fer import write_synthetic_fer
-    from senim.cli import main
+    from pipelines.fer.synthetic import write_synthetic_fer
+    from senim.cli.app import main
     from senim.config import FerSyntheticParams
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
@@ -143,10 +143,10 @@ def test_given_a_test_file_when_trained_then_it_is_evaluated_without_training_co
 
     import mlflow
 
-    from pipelines.fer_schema import FerDataset
-    from pipelines.fer_sources import read_fer_npz
-    from pipelines.synthetic_fer import write_synthetic_fer
-    from senim.cli import main
+    from pipelines.fer.schema import FerDataset
+    from pipelines.fer.sources import read_fer_npz
+    from pipelines.fer.synthetic import write_synthetic_fer
+    from senim.cli.app import main
     from senim.config import FerSyntheticParams
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
@@ -190,7 +190,7 @@ def test_given_a_test_file_when_trained_then_it_is_evaluated_without_training_co
 def test_given_a_bad_test_file_when_trained_then_it_fails_before_training(
     fer_store, tmp_path, monkeypatch, capsys
 ):
-    from senim.cli import main
+    from senim.cli.app import main
 
     make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
     bad = tmp_path / "test.csv"

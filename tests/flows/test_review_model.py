@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.pipelines.test_model_review import (
+from tests.pipelines.release.test_review import (
     MODEL,
     PASSWORD,
     audit_rows,
@@ -37,7 +37,7 @@ def test_given_a_paused_review_flow_when_a_reviewer_approves_then_the_flow_run_a
     tmp_path, monkeypatch, capsys
 ):
     from flows.review_model import review_model
-    from senim.cli import main
+    from senim.cli.app import main
 
     review_workspace(tmp_path, monkeypatch)
     monkeypatch.setenv("SENIM_REVIEW_PASSWORD", PASSWORD)
@@ -109,7 +109,7 @@ def test_given_a_version_not_awaiting_review_when_the_flow_starts_then_it_refuse
     tmp_path, monkeypatch
 ):
     from flows.review_model import review_model
-    from pipelines.model_review import ReviewRefused
+    from pipelines.release.review import ReviewRefused
 
     review_workspace(tmp_path, monkeypatch)
     version, _ = register_version(passed=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.credit_schema import NAME, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import NAME, RATIO_COLUMNS, SECTOR, SECTORS
 
 BAND = "band"
 # Ratios that get missing values, to exercise KNNImputer; currentRatio stays complete

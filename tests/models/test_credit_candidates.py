@@ -17,7 +17,7 @@ from models.credit_candidates import (
     feature_names_out,
     suggest_hyperparams,
 )
-from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.schema import FEATURE_COLUMNS, MODEL_INPUTS, RATIO_COLUMNS, SECTOR
 from senim.config import BaselineParams
 from tests.models.credit_matrix import BAND, credit_matrix
 
@@ -35,7 +35,9 @@ def table() -> pd.DataFrame:
 
 
 def _fitted(family: str, table: pd.DataFrame):
-    pipeline = build_pipeline(family, SMALL_HYPERPARAMS[family], knn_neighbors=5, smote_k=3, seed=0)
+    pipeline = build_pipeline(
+        family, SMALL_HYPERPARAMS[family], columns=MODEL_INPUTS, knn_neighbors=5, smote_k=3, seed=0
+    )
     return pipeline.fit(table[list(FEATURE_COLUMNS)], table[BAND].to_numpy())
 
 
@@ -59,7 +61,7 @@ def test_given_each_family_when_fitted_then_it_predicts_six_band_probabilities(
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_given_each_family_when_built_then_only_logistic_regression_scales_ratios(family):
-    pipeline = build_pipeline(family, {}, knn_neighbors=4, smote_k=2, seed=1)
+    pipeline = build_pipeline(family, {}, columns=MODEL_INPUTS, knn_neighbors=4, smote_k=2, seed=1)
     assert [name for name, _ in pipeline.steps] == ["preprocess", "smote", "model"]
     ratio_steps = dict(pipeline.named_steps["preprocess"].transformers[0][1].steps)
     has_scaler = any(isinstance(step, StandardScaler) for step in ratio_steps.values())
@@ -71,7 +73,7 @@ def test_given_each_family_when_built_then_only_logistic_regression_scales_ratio
 
 def test_given_an_unknown_family_when_building_then_error_lists_the_families():
     with pytest.raises(ValueError, match="expected one of logistic_regression"):
-        build_pipeline("svm", {}, knn_neighbors=5, smote_k=5, seed=0)
+        build_pipeline("svm", {}, columns=MODEL_INPUTS, knn_neighbors=5, smote_k=5, seed=0)
 
 
 def test_given_a_fitted_pipeline_then_feature_names_are_ratios_then_sectors(table, fitted):
@@ -99,7 +101,9 @@ def test_given_a_trial_when_suggesting_then_the_pipeline_accepts_the_hyperparams
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     hyperparams = suggest_hyperparams(family, study.ask())
     assert hyperparams
-    pipeline = build_pipeline(family, hyperparams, knn_neighbors=5, smote_k=5, seed=0)
+    pipeline = build_pipeline(
+        family, hyperparams, columns=MODEL_INPUTS, knn_neighbors=5, smote_k=5, seed=0
+    )
     model_params = pipeline.named_steps["model"].get_params()
     assert all(model_params[key] == value for key, value in hyperparams.items())
 
@@ -111,6 +115,8 @@ def test_given_baseline_params_when_gridding_then_keys_address_the_model_step():
         "model__learning_rate": [0.1],
         "model__n_estimators": [50],
     }
-    pipeline = build_pipeline("xgboost", {}, knn_neighbors=5, smote_k=5, seed=0)
+    pipeline = build_pipeline(
+        "xgboost", {}, columns=MODEL_INPUTS, knn_neighbors=5, smote_k=5, seed=0
+    )
     pipeline.set_params(**{key: values[0] for key, values in grid.items()})
     assert pipeline.named_steps["model"].max_depth == 3

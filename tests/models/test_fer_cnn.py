@@ -20,7 +20,7 @@ from models.fer_cnn import (
     parameter_count,
     senim_cnn,
 )
-from pipelines.fer_schema import EMOTIONS, IMAGE_SIZE
+from pipelines.fer.schema import EMOTIONS, IMAGE_SIZE
 from senim.config import FerTrainingProfile
 
 REPO = Path(__file__).resolve().parents[2]

@@ -86,14 +86,14 @@ def test_given_prefect_startup_timeout_when_explained_then_error_names_the_setti
 def test_given_prefect_api_never_starts_when_a_command_runs_then_one_line_names_the_fix(
     monkeypatch, capsys
 ):
-    import senim.cli
+    import senim.cli.app
     from senim.environment import PREFECT_STARTUP_TIMEOUT_VARIABLE
-    from tests.senim.cli_runner import run_senim
+    from tests.senim.cli.cli_runner import run_senim
 
     def prefect_times_out(**_):
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(senim.cli, "app", prefect_times_out)
+    monkeypatch.setattr(senim.cli.app, "app", prefect_times_out)
     code, _, err = run_senim(["run"], capsys)
     assert code == 4
     assert err.count("\n") == 1 and PREFECT_STARTUP_TIMEOUT_VARIABLE in err

@@ -146,7 +146,7 @@ class Callers:
         ).token
 
     def prediction_rows(self, request_id: str) -> list[dict]:
-        from serving.prediction_log_model import PredictionLogRecord
+        from senim.platform_db.tables import PredictionLogRecord
 
         table = PredictionLogRecord.__table__
         with self.runtime.engine.connect() as connection:

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 
 from models.credit_candidates import build_pipeline
-from pipelines.credit_predict import LoadedModel
-from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.predict import LoadedModel
+from pipelines.credit.schema import FEATURE_COLUMNS, MODEL_INPUTS, RATIO_COLUMNS, SECTOR
 from senim.config import ScoringParams
 from serving.credit_schemas import CreditApplication
-from serving.credit_scoring import CreditScorer, ModelCard
+from serving.credit_scoring import CreditScorer
+from serving.served_model import ServedModelCard
 from tests.models.credit_matrix import BAND, credit_matrix
 
-CARD = ModelCard(
+CARD = ServedModelCard(
     model_name="credit-rating",
     model_version="3",
     bento_tag="credit-rating:mlflow-v3",
@@ -34,7 +35,12 @@ def fitted_xgboost(seed: int = 0):
     table = credit_matrix(50, seed=seed)
     table[list(RATIO_COLUMNS)] = table[list(RATIO_COLUMNS)].abs()
     pipeline = build_pipeline(
-        "xgboost", {"n_estimators": 20, "max_depth": 3}, knn_neighbors=5, smote_k=3, seed=0
+        "xgboost",
+        {"n_estimators": 20, "max_depth": 3},
+        columns=MODEL_INPUTS,
+        knn_neighbors=5,
+        smote_k=3,
+        seed=0,
     )
     return pipeline.fit(table[list(FEATURE_COLUMNS)], table[BAND].to_numpy()), table
 

@@ -11,18 +11,14 @@ import bentoml
 import pytest
 
 import serving.credit_model_source as model_source
-from pipelines.bento_build import MODEL_TAG_ARGUMENT
-from pipelines.credit_deploy import Deployment
-from pipelines.credit_schema import RATIO_COLUMNS, SECTORS
+from pipelines.credit.deploy import Deployment
+from pipelines.credit.schema import RATIO_COLUMNS, SECTORS
+from pipelines.release.bento_build import MODEL_TAG_ARGUMENT
 from senim.environment import Stores, resolve_stores
 from senim.errors import RegistryError
-from serving.credit_model_source import (
-    MODEL_TAG_ENV,
-    resolve_model_tag,
-    service_params_path,
-    smoke_application,
-)
+from serving.credit_model_source import MODEL_TAG_ENV, resolve_model_tag, smoke_application
 from serving.credit_schemas import CreditApplication, to_frame
+from serving.served_model import service_params_path
 from tests.serving.scoring_fixtures import CARD, fitted_xgboost, scorer
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
-from pipelines.validate import RATIO_LIMITS
+from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.validate import RATIO_LIMITS
 from serving.credit_schemas import (
     MAX_BATCH,
     NON_NEGATIVE_RATIOS,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.credit_decision import decide
-from pipelines.credit_predict import predict_frame
-from pipelines.rating_bands import BANDS
-from pipelines.reason_codes import reason_codes
+from pipelines.credit.decision import decide
+from pipelines.credit.predict import predict_frame
+from pipelines.credit.rating_bands import BANDS
+from pipelines.credit.reason_codes import reason_codes
 from senim.config import ScoringParams
 from serving.credit_schemas import to_frame
 from serving.credit_scoring import UNSTAMPED_REQUEST_ID

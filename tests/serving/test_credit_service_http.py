@@ -15,7 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipelines.credit_schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
 from tests.integration_workspace import make_workspace
 from tests.serving.credit_server import Callers, free_port, running_server, senim_command
 
@@ -28,7 +28,7 @@ KEY_BURST = 12
 @pytest.fixture(scope="module")
 def service(_trained_store_session, tmp_path_factory):
     from auth.runtime import AuthRuntime
-    from senim.cli import main
+    from senim.cli.app import main
     from senim.config import load_params
     from senim.environment import resolve_stores
 
@@ -123,7 +123,7 @@ def test_given_service_key_when_scoring_one_application_then_full_answer_with_li
 def test_given_known_application_when_scored_then_same_numbers_as_senim_credit_predict(
     service, key, applications, tmp_path, monkeypatch, capsys
 ):
-    from senim.cli import main
+    from senim.cli.app import main
 
     scored = [_post(service, "/v1/credit/score", app, key).json() for app in applications[:3]]
     source = tmp_path / "applications.csv"

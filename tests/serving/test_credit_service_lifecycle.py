@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from pipelines.bento_build import SOURCE_ROOT
+from pipelines.release.bento_build import SOURCE_ROOT
 from tests.integration_workspace import make_workspace
 from tests.serving.credit_server import free_port, running_server
 
@@ -29,7 +29,7 @@ def _eventually(check, timeout_s: float = 10.0) -> bool:
 def test_given_no_deployment_when_served_then_live_not_ready_says_why_and_recovers_on_deploy(
     _trained_store_session, tmp_path, monkeypatch, capsys
 ):
-    from senim.cli import main
+    from senim.cli.app import main
     from senim.environment import resolve_stores
 
     make_workspace(_trained_store_session["root"], monkeypatch)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from unittest.mock import Mock
 
 import pytest
@@ -15,6 +14,7 @@ import serving.serving_state as serving_state
 from auth.errors import AuthUnavailable
 from serving.credit_serving_state import INSECURE_NO_AUTH_ENV, CreditServingState, Loaded
 from serving.scoring_ledger import LedgerContext
+from serving.served_model import ServedModelCard
 
 LOGGER = "senim.serving.credit"
 # Long enough for any loader thread here; a passing test never waits this long.
@@ -24,8 +24,15 @@ JOIN_S = 5.0
 def _loaded() -> Loaded:
     """A Loaded whose parts are mocks, so closing them can be checked."""
     prediction_log = Mock(name="prediction_log")
-    card = SimpleNamespace(
-        model_name="credit-rating", model_version="3", bento_tag="credit-rating:x", data_version="d"
+    card = ServedModelCard(
+        model_name="credit-rating",
+        model_version="3",
+        bento_tag="credit-rating:x",
+        alias=None,
+        run_id=None,
+        data_version="d",
+        git_commit=None,
+        metrics={},
     )
     return Loaded(
         params=Mock(name="params"),

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from auth import machine_keys
 from auth.asgi import AuthMiddleware
-from auth.models import EdgeEventRecord, EdgeHostRecord
 from auth.runtime import RequestMeta
 from edge.protocol import EVENTS_PATH, HEARTBEAT_PATH
 from senim.environment import resolve_stores
+from senim.platform_db.tables import EdgeEventRecord, EdgeHostRecord
 from serving.edge_api import EDGE_REQUIRED_PERMISSIONS, build_edge_app
 from tests.auth.http_harness import AuthHarness
 from tests.postgres_server import create_database

@@ -38,7 +38,7 @@ def fer_registry(tmp_path_factory):
     export), version 3 a copy whose int8 export was rejected, version 4 one whose sha256
     tag does not match its file."""
     from flows.retrain_fer import retrain_fer
-    from pipelines.mlflow_store import mlflow_client
+    from pipelines.common.mlflow_store import mlflow_client
     from senim.environment import resolve_stores
 
     root = tmp_path_factory.mktemp("edge-fer-store")
@@ -71,7 +71,7 @@ def stores(fer_registry, monkeypatch):
 @pytest.fixture()
 def client(stores):
     """The registry client; whatever a test does to the ``edge`` alias is undone."""
-    from pipelines.mlflow_store import mlflow_client
+    from pipelines.common.mlflow_store import mlflow_client
 
     registry = mlflow_client(stores)
     yield registry

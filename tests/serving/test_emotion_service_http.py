@@ -24,7 +24,7 @@ EMOTIONS = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
 @pytest.fixture(scope="module")
 def service(_fer_store_session, tmp_path_factory):
     from auth.runtime import AuthRuntime
-    from senim.cli import main
+    from senim.cli.app import main
     from senim.config import load_params
     from senim.environment import resolve_stores
 
@@ -57,7 +57,7 @@ def key(service) -> str:
 
 
 def _faces(count: int, seed: int = 3) -> np.ndarray:
-    from pipelines.synthetic_fer import generate_fer
+    from pipelines.fer.synthetic import generate_fer
     from senim.config import FerSyntheticParams
 
     return generate_fer(FerSyntheticParams(seed=seed, train_per_class=2, test_per_class=1)).x[
@@ -108,9 +108,9 @@ def test_given_faces_as_arrays_when_predicted_then_one_answer_each_in_order(serv
 
 def test_given_same_faces_when_predicted_then_same_numbers_as_the_deployed_export(service, key):
     """The service runs the float16 export of the deployed version, unchanged."""
-    from pipelines.emotion_deploy import export_path
-    from pipelines.fer_export import TFLiteClassifier
-    from pipelines.model_deploy import model_store
+    from pipelines.fer.deploy import export_path
+    from pipelines.fer.export import TFLiteClassifier
+    from pipelines.release.deploy import model_store
 
     faces = _faces(4)
     body = _post(service, "/v1/emotion/predict_faces", key, json={"faces": faces.tolist()}).json()
@@ -229,7 +229,7 @@ def test_given_enrolled_edge_host_when_pulling_then_manifest_verifies_and_artifa
     import hashlib
 
     from edge.protocol import EdgeKeyFile, manifest_path, verify_signed_manifest
-    from senim.cli import main
+    from senim.cli.app import main
 
     key_file = tmp_path / "cam-7.key"
     with pytest.raises(SystemExit) as done:
@@ -271,8 +271,8 @@ def test_given_enrolled_host_when_senim_edge_runs_a_video_then_model_events_and_
     import sqlalchemy as sa
     import yaml
 
-    from auth.models import EdgeEventRecord, EdgeHostRecord
-    from senim.cli import main
+    from senim.cli.app import main
+    from senim.platform_db.tables import EdgeEventRecord, EdgeHostRecord
     from tests.edge.conftest import write_face_video
 
     key_file = tmp_path / "cam-9.key"

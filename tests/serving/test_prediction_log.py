@@ -12,18 +12,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
-from auth.db import VERSION_TABLE, make_engine, migrate, session_factory
-from auth.models import Base
-from serving.prediction_log import PredictionEvent, PredictionLog, canonical_json, ensure_schema
-from serving.prediction_log_model import PredictionLogRecord, ServingBase
+from senim.platform_db.engine import make_engine, migrate, session_factory
+from senim.platform_db.tables import PredictionLogRecord
+from serving.prediction_log import PredictionEvent, PredictionLog, canonical_json
 from tests.postgres_server import create_database
 
 LOGGER = "serving.prediction_log"
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-AUTH_HEAD = "0004"
 
 
 def _event(n: int = 0, **changes: Any) -> PredictionEvent:
@@ -78,7 +74,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 @pytest.fixture()
 def engine(database_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(database_url)
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -87,7 +83,7 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 def sqlite_engine(tmp_path) -> Iterator[sa.Engine]:
     """For the queueing behaviour, which does not depend on the database."""
     engine = make_engine(f"sqlite:///{tmp_path / 'senim.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -325,42 +321,6 @@ def test_given_an_event_that_cannot_be_serialised_when_recorded_then_it_is_dropp
 def test_given_an_invalid_event_when_built_then_it_is_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         _event(**changes)
-
-
-def _schema_differences(engine: sa.Engine, metadata: sa.MetaData) -> list[Any]:
-    """Alembic's diff between ``metadata`` and the database, over ``metadata``'s tables only."""
-    with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "compare_type": True,
-                "version_table": VERSION_TABLE,
-                "include_name": lambda name, kind, parent: (
-                    kind != "table" or name in metadata.tables
-                ),
-            },
-        )
-        return compare_metadata(context, metadata)
-
-
-@pytest.mark.parametrize("auth_first", [True, False], ids=["auth-first", "serving-first"])
-def test_given_the_auth_database_when_both_schemas_are_created_then_they_coexist(
-    database_url, auth_first
-):
-    engine = make_engine(database_url)
-    try:
-        steps = [migrate, ensure_schema] if auth_first else [ensure_schema, migrate]
-        for step in steps + steps:  # each twice: both are idempotent
-            step(engine)
-        with engine.connect() as connection:
-            head = connection.exec_driver_sql(f"SELECT * FROM {VERSION_TABLE}").scalars().all()
-        assert head == [AUTH_HEAD]
-        assert _schema_differences(engine, Base.metadata) == []
-        assert _schema_differences(engine, ServingBase.metadata) == []
-        indexes = {index["name"] for index in sa.inspect(engine).get_indexes("prediction_log")}
-        assert indexes == {"ix_prediction_log_at", "ix_prediction_log_model_version"}
-    finally:
-        engine.dispose()
 
 
 def test_given_a_database_url_when_the_log_is_built_from_it_then_the_table_is_created(tmp_path):

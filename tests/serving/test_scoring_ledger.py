@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from senim.platform_db.tables import PredictionLogRecord
 from serving.prediction_log import PredictionEvent, PredictionLog
-from serving.prediction_log_model import PredictionLogRecord
 from serving.scoring_ledger import LedgerContext, ScoringLedger
 
 SCORE = "/v1/credit/score"

@@ -1,0 +1,33 @@
+"""The credit model's promotion gate: the floors in ``gate`` and "no worse than the
+champion's macro-F1 on the same grouped folds" (``pipelines.release.gate`` decides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.release.gate import ChampionScore, Floor, GateDecision, decide
+from senim.config import GateParams
+
+
+@dataclass(frozen=True)
+class ChampionEvidence:
+    """The current champion, scored on the SAME grouped folds as the challenger."""
+
+    version: str
+    macro_f1: float
+
+    def score(self) -> ChampionScore:
+        return ChampionScore(self.version, "macro_f1", self.macro_f1, "the same folds")
+
+
+def decide_promotion(
+    metrics: dict[str, float], gate: GateParams, champion: ChampionEvidence | None
+) -> GateDecision:
+    """Passes only when every threshold holds and the champion is not better."""
+    floors = (
+        Floor("macro_f1", ">=", gate.min_macro_f1),
+        Floor("balanced_accuracy", ">=", gate.min_balanced_accuracy),
+        Floor("within_one_band_accuracy", ">=", gate.min_within_one_band_accuracy),
+        Floor("mean_abs_band_error", "<=", gate.max_mean_abs_band_error),
+    )
+    return decide(metrics, floors, champion and champion.score(), gate.champion_tolerance)

@@ -1,0 +1,141 @@
+"""Batch prediction: one output row per input row, in order, with band, probabilities,
+a 0-100 score and the model version that produced it.
+
+The score is ``100 * E[band code] / 5`` over the predicted band probabilities (see
+``pipelines.credit.metrics.score_from_proba``): 0 means certainly Junk, 100 certainly A+.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.credit.metrics import score_from_proba
+from pipelines.credit.rating_bands import BANDS
+from senim.atomic_files import write_csv_atomically
+from senim.errors import RegistryError
+
+# Best band first, as a credit officer reads them.
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{band}" for band in reversed(BANDS))
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "rating_band",
+    "band_code",
+    *PROBABILITY_COLUMNS,
+    "score",
+    "model_version",
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any  # a fitted pipeline with predict_proba and classes_
+    uri: str
+    version: str  # registry version, or the URI when it is not a registry model
+
+
+def transformed_inputs(model: Any, features: pd.DataFrame) -> np.ndarray:
+    """What the pipeline's final estimator sees at predict time: every earlier step's
+    ``transform``, resamplers skipped (SMOTE acts in training only), as imblearn does."""
+    data: Any = features
+    for _, step in model.steps[:-1]:
+        if step is None or step == "passthrough" or hasattr(step, "fit_resample"):
+            continue
+        data = step.transform(data)
+    return data
+
+
+def band_probabilities(
+    model: Any, features: pd.DataFrame, *, transformed: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n, 6)`` probabilities by band code, whatever subset of bands the model knows.
+
+    With ``transformed`` (``transformed_inputs(model, features)``), only the final
+    estimator runs; the numbers are the pipeline's own, bit for bit.
+    """
+    if transformed is not None:
+        return final_probabilities(model, transformed)
+    return _by_band_code(model, model.predict_proba(features))
+
+
+def final_probabilities(model: Any, transformed: np.ndarray) -> np.ndarray:
+    """``band_probabilities`` from ``transformed_inputs``: only the final estimator runs."""
+    return _by_band_code(model, model.steps[-1][1].predict_proba(transformed))
+
+
+def _by_band_code(model: Any, raw: np.ndarray) -> np.ndarray:
+    proba = np.zeros((len(raw), len(BANDS)))
+    for column, code in enumerate(model.classes_):
+        proba[:, int(code)] = raw[:, column]
+    return proba
+
+
+def predict_frame(
+    loaded: LoadedModel, features: pd.DataFrame, *, transformed: np.ndarray | None = None
+) -> pd.DataFrame:
+    proba = band_probabilities(loaded.model, features, transformed=transformed)
+    predicted = PublishedPrediction.of(proba)
+    out = pd.DataFrame(
+        {
+            "rating_band": [BANDS[c] for c in predicted.band_codes],
+            "band_code": predicted.band_codes,
+        }
+    )
+    for band in reversed(BANDS):
+        out[f"p_{band}"] = predicted.probabilities[:, BANDS.index(band)]
+    out["score"] = predicted.scores
+    out["model_version"] = loaded.version
+    return out.loc[:, list(OUTPUT_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class PublishedPrediction:
+    """The numbers a caller sees, rounded once here for the CLI and the service alike:
+    probabilities to 6 decimals, scores to 2."""
+
+    band_codes: np.ndarray  # (n,) int, the most likely band
+    probabilities: np.ndarray  # (n, 6) by band code
+    scores: np.ndarray  # (n,) 0-100
+
+    @classmethod
+    def of(cls, proba: np.ndarray) -> PublishedPrediction:
+        return cls(
+            band_codes=proba.argmax(axis=1).astype(int),
+            probabilities=proba.round(6),
+            scores=score_from_proba(proba).round(2),
+        )
+
+
+def load_model(client, model_uri: str) -> LoadedModel:
+    """Load a model, pinning a ``models:/name@alias`` URI to the version it points at now."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri, version = model_uri, model_uri
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        try:
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                mv = client.get_model_version_by_alias(name, alias)
+            else:
+                name, number = ref.split("/", 1)
+                mv = client.get_model_version(name, number)
+        except MlflowException as exc:
+            raise RegistryError(
+                f"no model at {model_uri}: {str(exc).splitlines()[0][:200]}"
+            ) from None
+        uri, version = f"models:/{mv.name}/{mv.version}", str(mv.version)
+    try:
+        model = mlflow.sklearn.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise RegistryError(f"cannot load model {uri}: {str(exc).splitlines()[0][:200]}") from None
+    return LoadedModel(model=model, uri=uri, version=version)
+
+
+def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
+    """Atomic write: an error never leaves a partial output file."""
+    return write_csv_atomically(frame, path)

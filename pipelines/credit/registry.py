@@ -1,0 +1,76 @@
+"""Register the best credit candidate with its lineage, and score the champion on the
+challenger's folds for the gate (aliases: ``pipelines.release.registry``)."""
+
+from __future__ import annotations
+
+import json
+
+from pipelines.common.lineage import Lineage
+from pipelines.common.metric_values import finite_metrics
+from pipelines.credit.evaluation import Comparison
+from pipelines.credit.gate import ChampionEvidence
+from pipelines.credit.tracking import RetrainingRun
+from pipelines.credit.training_matrix import TrainingMatrix
+from pipelines.release.registry import CHAMPION, RegisteredVersion, current_alias, register_version
+from pipelines.release.review import TRAINED_BY, trained_by
+from senim.config import Params
+
+
+def register_best(
+    client, comparison: Comparison, run: RetrainingRun, lineage: Lineage, params: Params
+) -> RegisteredVersion:
+    best = comparison.best_evaluation
+    name = params.registry.model_name
+    tags = {
+        **lineage.tags(),
+        "family": best.family,
+        "hyperparams": json.dumps(best.hyperparams, sort_keys=True),
+        "cv_folds_fingerprint": comparison.folds_fingerprint,
+        "parent_run_id": run.parent_run_id,
+        "selection_metric": comparison.selection_metric,
+        "gate.decision": "pending",
+        TRAINED_BY: trained_by(),
+        **{f"cv.{k}": f"{v:.6f}" for k, v in finite_metrics(best.metrics).items()},
+    }
+    if comparison.beats_baseline is not None:
+        tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()
+    return register_version(
+        client,
+        name,
+        description="Corporate credit rating band (A+..Junk) from 25 financial ratios.",
+        source=run.model_uri,
+        run_id=run.candidate_run_ids[comparison.best],
+        tags=tags,
+    )
+
+
+def champion_evidence(
+    client, name: str, matrix: TrainingMatrix, folds, fingerprint: str, params: Params
+) -> ChampionEvidence | None:
+    """The champion's macro-F1 on THESE folds: reuse its tag when folds match, else refit.
+
+    Refitting the champion's recipe (family + hyperparameters) on the challenger's folds is
+    the only fair comparison: scoring the champion artifact on data it was trained on
+    would flatter it.
+    """
+    champion = current_alias(client, name, CHAMPION)
+    if champion is None:
+        return None
+    tags = champion.tags
+    if tags.get("cv_folds_fingerprint") == fingerprint and "cv.macro_f1" in tags:
+        return ChampionEvidence(version=str(champion.version), macro_f1=float(tags["cv.macro_f1"]))
+    from pipelines.credit.metrics import classification_metrics
+    from pipelines.credit.tuning import oof_probabilities
+
+    proba, _ = oof_probabilities(
+        tags["family"],
+        json.loads(tags["hyperparams"]),
+        matrix.features,
+        matrix.bands,
+        folds,
+        knn_neighbors=params.features.knn_neighbors,
+        smote_k=params.smote.k_neighbors,
+        seed=params.tuning.seed,
+    )
+    macro_f1 = classification_metrics(matrix.bands, proba)["macro_f1"]
+    return ChampionEvidence(version=str(champion.version), macro_f1=macro_f1)

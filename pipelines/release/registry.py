@@ -1,0 +1,63 @@
+"""The model registry as both families use it: aliases, and versions created whole.
+
+Registry stages are deprecated in MLflow; Senim uses aliases: ``challenger`` for the
+newest registered candidate, ``champion`` for the model production serves. A version is
+created with all of its lineage tags in one call and removed again if pointing
+``challenger`` at it fails, so no half-registered version is left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    model_uri: str  # models:/name/version
+
+
+def register_version(
+    client, name: str, *, description: str, source: str, run_id: str, tags: dict[str, str]
+) -> RegisteredVersion:
+    """A new version of ``name`` (created with ``description`` when missing) with its
+    tags, pointed at by ``challenger``; undone if the alias cannot be set."""
+    if not model_exists(client, name):
+        client.create_registered_model(name, description=description)
+    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
+    try:
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+    except BaseException:  # no half-registered version: undo, then re-raise as is
+        client.delete_model_version(name, version.version)
+        raise
+    return RegisteredVersion(name, str(version.version), f"models:/{name}/{version.version}")
+
+
+def current_alias(client, name: str, alias: str):
+    """The version ``alias`` points at, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    if not model_exists(client, name):
+        return None
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+
+
+def model_exists(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True

@@ -1,0 +1,178 @@
+"""Tuning on grouped folds: honest OOF probabilities, SMOTE kept out of validation folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from imblearn.over_sampling import SMOTE
+from sklearn.tree import DecisionTreeClassifier
+
+import models.credit_candidates as candidates
+from pipelines.credit.grouped_cv import grouped_folds
+from pipelines.credit.schema import FEATURE_COLUMNS, NAME
+from pipelines.credit.tuning import fit_final, oof_probabilities, run_baseline, tune_family
+from senim.config import BaselineParams
+from senim.errors import DataError
+from tests.models.credit_matrix import BAND, NAN_COLUMNS, credit_matrix
+
+KNOBS = {"knn_neighbors": 5, "smote_k": 3, "seed": 11}
+TRACED_COLUMN = "currentRatio"  # never missing, so the imputer passes it through unchanged
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    table = credit_matrix(60, seed=0)
+    y = table[BAND].to_numpy()
+    folds = grouped_folds(y, table[NAME].to_numpy(), n_splits=3, seed=7, smote_k=3)
+    return table, y, folds
+
+
+def _features(table: pd.DataFrame) -> pd.DataFrame:
+    return table[list(FEATURE_COLUMNS)]
+
+
+def test_given_a_family_when_tuned_then_oof_covers_every_row_once_with_unit_rows(data):
+    table, y, folds = data
+    seen: list[tuple[int, float | None]] = []
+
+    def record(number: int, value: float | None) -> None:
+        seen.append((number, value))
+
+    result = tune_family(
+        "decision_tree", _features(table), y, folds, n_trials=3, on_trial=record, **KNOBS
+    )
+    assert result.oof_proba.shape == (len(table), 6)
+    np.testing.assert_allclose(result.oof_proba.sum(axis=1), 1.0, atol=1e-9)
+    assert len(result.fold_scores) == len(folds)
+    assert result.best_score == pytest.approx(np.mean(result.fold_scores))
+    assert result.n_trials == 3 and [n for n, _ in seen] == [0, 1, 2]
+    assert result.family == "decision_tree" and result.seconds > 0
+    assert set(result.best_params) == {"max_depth", "min_samples_leaf", "criterion"}
+
+
+def test_given_the_same_seed_when_tuned_twice_then_results_are_identical(data):
+    table, y, folds = data
+    first, second = (
+        tune_family("xgboost", _features(table), y, folds, n_trials=2, **KNOBS) for _ in range(2)
+    )
+    assert first.best_params == second.best_params
+    assert first.fold_scores == second.fold_scores
+    np.testing.assert_array_equal(first.oof_proba, second.oof_proba)
+
+
+def test_given_median_pruning_over_enough_trials_then_weak_trials_are_pruned(data):
+    table, y, folds = data
+    values: list[float | None] = []
+    pruned = tune_family(
+        "decision_tree",
+        _features(table),
+        y,
+        folds,
+        n_trials=14,
+        on_trial=lambda _, value: values.append(value),
+        **KNOBS,
+    )
+    assert pruned.n_pruned >= 1 and values.count(None) == pruned.n_pruned
+    assert pruned.n_trials == 14
+    unpruned = tune_family(
+        "decision_tree", _features(table), y, folds, n_trials=4, pruning=False, **KNOBS
+    )
+    assert unpruned.n_pruned == 0
+
+
+def _spies(monkeypatch) -> dict[str, list]:
+    """Record what SMOTE resamples and what the model fits and predicts on."""
+    calls: dict[str, list] = {"smote": [], "fit": [], "predict": []}
+
+    class SpySMOTE(SMOTE):
+        def fit_resample(self, X, y, **params):
+            calls["smote"].append(np.array(X, copy=True))
+            return super().fit_resample(X, y, **params)
+
+    class SpyTree(DecisionTreeClassifier):
+        def fit(self, X, y, **kwargs):
+            calls["fit"].append(len(X))
+            return super().fit(X, y, **kwargs)
+
+        def predict_proba(self, X, **kwargs):
+            calls["predict"].append(len(X))
+            return super().predict_proba(X, **kwargs)
+
+    monkeypatch.setattr(candidates, "SMOTE", SpySMOTE)
+    monkeypatch.setattr(candidates, "DecisionTreeClassifier", SpyTree)
+    return calls
+
+
+def test_given_cv_when_tuning_then_smote_only_ever_sees_training_fold_rows(data, monkeypatch):
+    table, y, folds = data
+    assert TRACED_COLUMN not in NAN_COLUMNS
+    calls = _spies(monkeypatch)
+    tune_family("decision_tree", _features(table), y, folds, n_trials=1, pruning=False, **KNOBS)
+    traced = table[TRACED_COLUMN].to_numpy()
+    assert len(calls["smote"]) == len(folds), "SMOTE ran outside the training fits"
+    for resampled_input, (train, test) in zip(calls["smote"], folds, strict=True):
+        # column 0 of the preprocessed matrix is the traced ratio, untouched by the imputer
+        np.testing.assert_array_equal(np.sort(resampled_input[:, 0]), np.sort(traced[train]))
+        assert np.intersect1d(resampled_input[:, 0], traced[test]).size == 0
+    train_sizes = [len(train) for train, _ in folds]
+    assert all(fitted > size for fitted, size in zip(calls["fit"], train_sizes, strict=True))
+    assert calls["predict"] == [len(test) for _, test in folds]
+
+
+def test_given_a_training_fold_missing_a_band_then_oof_keeps_six_columns(data):
+    table, y, folds = data
+    (train, test), *rest = folds
+    without_top = [(train[y[train] != 5], test), *rest]
+    proba, scores = oof_probabilities(
+        "xgboost", {"n_estimators": 20, "max_depth": 3}, _features(table), y, without_top, **KNOBS
+    )
+    assert proba.shape == (len(table), 6) and len(scores) == len(folds)
+    assert np.all(proba[test, 5] == 0.0)
+    assert np.all(proba[rest[0][1], 5] > 0.0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_given_overlapping_validation_folds_then_oof_refuses_them(data):
+    table, y, folds = data
+    with pytest.raises(DataError, match="validated exactly once"):
+        oof_probabilities("decision_tree", {}, _features(table), y, [folds[0], folds[0]], **KNOBS)
+
+
+def test_given_the_thesis_grid_when_run_then_it_is_scored_on_the_same_folds(data, monkeypatch):
+    table, y, folds = data
+    calls = _spies(monkeypatch)
+    grid = BaselineParams(max_depth=[2, 3], learning_rate=[0.1], n_estimators=[20])
+    result = run_baseline(_features(table), y, folds, baseline_params=grid, **KNOBS)
+    assert result.family == "thesis_baseline" and result.n_trials == 2
+    assert set(result.best_params) == {"max_depth", "learning_rate", "n_estimators"}
+    assert result.best_score == pytest.approx(np.mean(result.fold_scores))
+    assert result.oof_proba.shape == (len(table), 6)
+    train_sizes = sorted([len(train) for train, _ in folds] * 3)  # 2 candidates + the OOF rerun
+    assert sorted(len(resampled) for resampled in calls["smote"]) == train_sizes
+
+
+def test_given_a_sqlite_storage_when_tuned_twice_then_the_shared_study_grows(data, tmp_path):
+    table, y, folds = data
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    shared = {"storage": storage, "study_name": "lr-shared", "n_trials": 2}
+    first = tune_family("logistic_regression", _features(table), y, folds, **shared, **KNOBS)
+    second = tune_family("logistic_regression", _features(table), y, folds, **shared, **KNOBS)
+    assert (first.n_trials, second.n_trials) == (2, 4)
+    assert len(optuna.load_study(study_name="lr-shared", storage=storage).trials) == 4
+    assert second.best_score >= first.best_score
+    assert second.oof_proba.shape == (len(table), 6)
+
+
+def test_given_chosen_hyperparams_when_fitting_final_then_it_predicts_band_codes(data):
+    table, y, _ = data
+    model = fit_final("random_forest", {"n_estimators": 20}, _features(table), y, **KNOBS)
+    assert set(np.unique(model.predict(_features(table)))) <= set(range(6))
+
+
+def test_given_no_junk_rows_when_fitting_final_xgboost_then_error_says_why(data):
+    table, y, _ = data
+    keep = y != 0
+    with pytest.raises(DataError, match="xgboost needs band codes"):
+        fit_final("xgboost", {}, _features(table)[keep], y[keep], **KNOBS)
