@@ -57,7 +57,9 @@ CMD ["run"]
 FROM app AS credit-service
 ARG CREDIT_BENTO=dist/credit-service.bento
 # One OpenMP thread per worker (as `senim serve credit` sets): scale with workers.
-ENV OMP_NUM_THREADS=1
+# uvicorn must not believe X-Forwarded-For: the auth layer does, from SENIM_TRUSTED_PROXIES.
+ENV OMP_NUM_THREADS=1 \
+    FORWARDED_ALLOW_IPS=""
 COPY --chown=senim ${CREDIT_BENTO} /tmp/credit-service.bento
 RUN bentoml import /tmp/credit-service.bento && rm /tmp/credit-service.bento
 EXPOSE 3000
@@ -69,6 +71,7 @@ CMD []
 
 FROM app AS emotion-service
 ARG EMOTION_BENTO=dist/emotion-service.bento
+ENV FORWARDED_ALLOW_IPS=""
 COPY --chown=senim ${EMOTION_BENTO} /tmp/emotion-service.bento
 RUN bentoml import /tmp/emotion-service.bento && rm /tmp/emotion-service.bento
 EXPOSE 3001

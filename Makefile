@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Trust the machine's own CA store (a company proxy's CA lives there), not only uv's bundle.
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: help run test lint repro bench clean-state
+.PHONY: help run test lint repro bench audit clean-state
 
 help:
 	@echo "make run     set up the locked environment and run the retrain-credit flow"
@@ -18,6 +18,7 @@ help:
 	@echo "make repro   reproduce the DVC pipeline (dvc repro)"
 	@echo "make bench   run bench/credit_quality.py on the real data in ../shared"
 	@echo "make lint    ruff"
+	@echo "make audit   pip-audit over every locked package (needs the vulnerability database online)"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -44,6 +45,14 @@ repro: .venv/.senim-synced
 
 bench: .venv/.senim-synced
 	$(UV) run --frozen --no-sync python bench/credit_quality.py
+
+# Every package uv.lock installs, checked against the PyPI/OSV vulnerability database. It
+# needs the network (pip-audit itself is fetched on first use): run it where that is reachable.
+audit: | $(UV)
+	@requirements=$$(mktemp) && trap 'rm -f "$$requirements"' EXIT && \
+	$(UV) export --frozen --all-extras --no-hashes --no-emit-project --format requirements-txt \
+		--output-file "$$requirements" >/dev/null && \
+	$(UV) tool run pip-audit --requirement "$$requirements" --no-deps --disable-pip --strict --progress-spinner off
 
 clean-state:
 	rm -rf .senim

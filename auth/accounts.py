@@ -163,7 +163,9 @@ def list_users(runtime: AuthRuntime) -> list[UserView]:
 def disable_user(
     runtime: AuthRuntime, user_id: str, meta: RequestMeta, *, actor_id: str
 ) -> UserView:
-    """Disable the account and revoke its refresh tokens at once."""
+    """Disable the account, revoke its sessions (and so its access tokens) and every API
+    key it minted, at once; each revoked key is audited."""
+    from auth.machine_keys import revoke_minted_keys
     from auth.sessions import revoke_user_sessions
 
     now = runtime.now()
@@ -173,8 +175,58 @@ def disable_user(
             raise NotFound("no such user")
         user.is_active, user.disabled_at = False, now
         revoke_user_sessions(session, user_id, now, "account_disabled")
+        keys = revoke_minted_keys(runtime, session, user_id, still_grantable=frozenset())
     runtime.record(actor_id, "user:disable", f"user:{user_id}", "success", meta)
+    _audit_key_revocations(runtime, actor_id, keys, meta, "owner_disabled")
     return get_user(runtime, user_id)
+
+
+def remove_role(
+    runtime: AuthRuntime,
+    user_id: str,
+    role: str,
+    meta: RequestMeta,
+    *,
+    actor_id: str,
+    actor_roles: tuple[str, ...],
+) -> UserView:
+    """Take ``role`` away; the keys the user minted with a role they may no longer grant
+    are revoked with it (audited)."""
+    from auth.machine_keys import revoke_minted_keys
+    from auth.permissions import GRANTABLE_ROLES
+
+    (role,) = _parse_roles([role])
+    if not has_permission(actor_roles, Permission.MANAGE_USERS):
+        runtime.record(actor_id, "user:revoke_role", f"user:{user_id}", "denied", meta, role=role)
+        raise PermissionDenied("missing permission manage_users")
+    with runtime.sessions.begin() as session:
+        if session.get(User, user_id) is None:
+            raise NotFound("no such user")
+        held = session.get(UserRole, (user_id, role))
+        if held is None:
+            raise BadRequest(f"the user does not have role {role}")
+        session.delete(held)
+        session.flush()
+        remaining = session.scalars(
+            sa.select(UserRole.role_name).where(UserRole.user_id == user_id)
+        )
+        grantable = frozenset(
+            str(granted)
+            for held_role in remaining
+            if held_role in {r.value for r in Role}
+            for granted in GRANTABLE_ROLES[Role(held_role)]
+        )
+        keys = revoke_minted_keys(runtime, session, user_id, still_grantable=grantable)
+    runtime.record(actor_id, "user:revoke_role", f"user:{user_id}", "success", meta, role=role)
+    _audit_key_revocations(runtime, actor_id, keys, meta, "owner_lost_role")
+    return get_user(runtime, user_id)
+
+
+def _audit_key_revocations(
+    runtime: AuthRuntime, actor_id: str, prefixes: list[str], meta: RequestMeta, reason: str
+) -> None:
+    for prefix in prefixes:
+        runtime.record(actor_id, "api_key:revoke", f"key:{prefix}", "success", meta, reason=reason)
 
 
 def grant_role(

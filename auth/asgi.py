@@ -1,8 +1,10 @@
 """ASGI building blocks shared by the auth app and every service that mounts it.
 
 - ``GuardMiddleware``: body size limit (413), the BentoML pickle content type refused
-  (415: deserialising pickle from a client is remote code execution), a request id on
-  every response, ``Cache-Control: no-store``.
+  (415: deserialising pickle from a client is remote code execution), JSON nested
+  deeper than ``MAX_JSON_DEPTH`` and multipart bodies without a boundary refused (400,
+  fast: parsers choke on them), a request id on every response, ``Cache-Control:
+  no-store`` and the security headers (``SECURITY_HEADERS``).
 - ``AuthMiddleware``: authenticates requests under protected path prefixes, checks the
   permission their prefix requires, and puts the ``Principal`` in
   ``scope["state"]["principal"]``; a failure gets a 401/403/429 JSON error.
@@ -31,6 +33,18 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FORBIDDEN_CONTENT_TYPES = ("application/vnd.bentoml+pickle",)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# No Senim request nests deeper than a few levels (a face is [[row]] in {"faces": [...]}).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+# On every response: no MIME sniffing, no framing, no referrer, nothing loaded from
+# anywhere (JSON needs nothing; the docs pages set their own, wider policy).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 def header(scope: Scope, name: bytes) -> str:
@@ -66,6 +80,23 @@ def request_meta(scope: Scope, trusted_proxies: Iterable = ()) -> RequestMeta:
     )
 
 
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (0 for a scalar), counted
+    without parsing: brackets inside strings are skipped."""
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus any of ``SECURITY_HEADERS`` the app did not set itself."""
+    present = {name.lower() for name, _ in headers}
+    return [*headers, *(pair for pair in SECURITY_HEADERS if pair[0] not in present)]
+
+
 async def send_json(
     send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()
 ) -> None:
@@ -78,7 +109,7 @@ async def send_json(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"cache-control", b"no-store"),
-                *headers,
+                *with_security_headers(list(headers)),
             ],
         }
     )
@@ -121,10 +152,28 @@ class GuardMiddleware:
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await send_json(send, 413, too_large, [rid])
             return
+        if content_type.startswith("multipart/") and "boundary=" not in header(
+            scope, b"content-type"
+        ).lower().replace(" ", ""):
+            problem = {"error": "bad_request", "message": f"{content_type} without a boundary"}
+            await send_json(send, 400, problem, [rid])
+            return
         first = await self._read_body(receive)
         if first is None:
             await send_json(send, 413, too_large, [rid])
             return
+        if _is_json(content_type) and first.get("body"):
+            body = first["body"]
+            # Cheap pre-check: a body with few brackets cannot nest deeply.
+            if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and (
+                json_depth(body) > MAX_JSON_DEPTH
+            ):
+                problem = {
+                    "error": "bad_request",
+                    "message": f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                }
+                await send_json(send, 400, problem, [rid])
+                return
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -140,7 +189,7 @@ class GuardMiddleware:
                 headers.append(rid)
                 if not any(h[0].lower() == b"cache-control" for h in headers):
                     headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": with_security_headers(headers)}
             await send(message)
 
         await self.app(scope, replay, tagged_send)
@@ -163,6 +212,10 @@ class GuardMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 class AuthMiddleware:

@@ -132,6 +132,14 @@ class RiskDenied(AuthError):
     default_message = "This sign-in was blocked; contact an administrator if it was you."
 
 
+class FreshSignInRequired(AuthError):
+    """A sensitive action (minting an API key) needs a recent sign-in with the second
+    factor, not a session kept alive by refreshing."""
+
+    code = "fresh_sign_in_required"
+    status = 403
+
+
 class TwoFactorEnrollmentRequired(AuthError):
     code = "2fa_enrollment_required"
     status = 403

@@ -20,7 +20,7 @@ from auth import accounts, machine_keys, sessions
 from auth import login as login_flow
 from auth.asgi import GuardMiddleware, request_meta
 from auth.audit import query as audit_query
-from auth.errors import AuthError, PermissionDenied
+from auth.errors import AuthError, FreshSignInRequired, PermissionDenied
 from auth.fastapi_deps import auth_error_handler, current_principal
 from auth.http_models import (
     DB_INT_MAX,
@@ -40,6 +40,7 @@ from auth.permissions import Permission
 from auth.principals import Principal, require
 from auth.request_context import trusted_proxies_from_env
 from auth.runtime import AuthRuntime, RequestMeta
+from senim.api_docs import add_docs
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,12 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     app = FastAPI(
         title="Senim auth",
         version="1",
-        docs_url="/auth/docs",
+        docs_url=None,  # served below from local files, not FastAPI's CDN page
         openapi_url="/auth/openapi.json",
         redoc_url=None,
         responses=_ERRORS,
     )
+    add_docs(app, title="Senim auth", docs_url="/auth/docs", openapi_url="/auth/openapi.json")
     trusted = trusted_proxies_from_env()
     app.add_middleware(GuardMiddleware, max_body_bytes=runtime.params.max_body_bytes)
 
@@ -163,7 +165,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     @app.post("/auth/totp/enroll")
     def post_enroll(caller: Caller, m: Meta) -> dict:
         _user_only(runtime, caller, m, "totp:enroll")
-        runtime.limiters.token_ip.enforce(f"totp:{m.ip}")
+        runtime.enforce_limit(runtime.limiters.token_ip, f"totp:{m.ip}", m, caller.label)
         enrollment = login_flow.enroll_totp(runtime, caller.subject, m)
         return {
             "otpauth_uri": enrollment.otpauth_uri,
@@ -173,7 +175,9 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
     @app.post("/auth/totp/confirm", response_model=EnrolledResponse)
     def post_confirm(body: CodeBody, caller: Caller, m: Meta) -> dict:
         _user_only(runtime, caller, m, "totp:confirm")
-        runtime.limiters.login_identity.enforce(f"totp:{caller.subject}")
+        runtime.enforce_limit(
+            runtime.limiters.login_identity, f"totp:{caller.subject}", m, caller.label
+        )
         confirmed = login_flow.confirm_totp(runtime, caller.subject, body.code, m)
         return {
             "recovery_codes": confirmed.recovery_codes,
@@ -182,7 +186,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/token/refresh", response_model=TokenResponse)
     def post_refresh(body: RefreshBody, m: Meta) -> TokenResponse:
-        runtime.limiters.token_ip.enforce(f"refresh:{m.ip}")
+        runtime.enforce_limit(runtime.limiters.token_ip, f"refresh:{m.ip}", m)
         return _tokens(sessions.refresh_tokens(runtime, body.refresh_token, m))
 
     @app.post("/auth/logout", status_code=204)
@@ -207,8 +211,11 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
 
     @app.post("/auth/keys", status_code=201)
     def post_key(body: KeyBody, caller: Caller, m: Meta) -> dict:
+        """Mint a machine key (role ``service`` or ``edge_device``). Needs a sign-in with
+        the second factor in the last ``auth.key_creation_max_auth_age_seconds``."""
         _user_only(runtime, caller, m, "api_key:create")
         require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
+        _require_fresh_sign_in(runtime, caller, m, "api_key:create")
         created = machine_keys.create_key(
             runtime,
             body.name,
@@ -218,13 +225,17 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
             actor_roles=caller.roles,
             scopes=body.scopes,
             expires_in_days=body.expires_in_days,
+            re_enrol=body.re_enrol,
         )
         return {"key": created.key, **_key_json(created.view)}
 
     @app.get("/auth/keys")
     def get_keys(caller: Caller, m: Meta) -> list[dict]:
+        """Every key for user managers; the caller's own keys for anyone else."""
         require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
-        return [_key_json(v) for v in machine_keys.list_keys(runtime)]
+        everyone = Permission.MANAGE_USERS in caller.permissions
+        minted_by = None if everyone else caller.subject
+        return [_key_json(v) for v in machine_keys.list_keys(runtime, minted_by=minted_by)]
 
     @app.delete("/auth/keys/{prefix}")
     def delete_key(
@@ -290,6 +301,23 @@ def _user_only(runtime: AuthRuntime, caller: Principal, meta: RequestMeta, actio
     if caller.kind != "user":
         runtime.record(caller.label, action, "", "denied", meta, reason="api_key_not_allowed")
         raise PermissionDenied("this endpoint is for user accounts, not API keys")
+
+
+def _require_fresh_sign_in(
+    runtime: AuthRuntime, caller: Principal, meta: RequestMeta, action: str
+) -> None:
+    """A token kept alive by refreshing (or stolen) must not mint long-lived keys."""
+    max_age = runtime.params.key_creation_max_auth_age_seconds
+    fresh = (
+        caller.signed_in_with_2fa
+        and caller.signed_in_at is not None
+        and (runtime.now() - caller.signed_in_at).total_seconds() <= max_age
+    )
+    if not fresh:
+        runtime.record(caller.label, action, "", "denied", meta, reason="fresh_sign_in_required")
+        raise FreshSignInRequired(
+            f"sign in again with your password and 2FA code (within {max_age} s) to do this"
+        )
 
 
 def _key_json(view: machine_keys.ApiKeyView) -> dict:

@@ -73,6 +73,9 @@ class KeyBody(_Body):
     role: RoleName
     scopes: list[Scope] = Field(default_factory=list, max_length=32)
     expires_in_days: int | None = Field(365, ge=1, le=730)
+    re_enrol: bool = Field(
+        False, description="edge_device only: replace the host's key (admin), revoking it"
+    )
 
 
 class TokenResponse(BaseModel):

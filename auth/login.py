@@ -152,8 +152,8 @@ def login(
     Every failure that counts toward lockout is committed before it is raised.
     """
     normalized = normalize_identity(identity)
-    runtime.limiters.login_ip.enforce(f"ip:{meta.ip}")
-    runtime.limiters.login_identity.enforce(f"id:{normalized}")
+    runtime.enforce_limit(runtime.limiters.login_ip, f"ip:{meta.ip}", meta)
+    runtime.enforce_limit(runtime.limiters.login_identity, f"id:{normalized}", meta)
     now = runtime.now()
     with runtime.sessions.begin() as session:
         _refuse_if_locked(runtime, session, normalized, meta, now)

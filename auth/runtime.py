@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from auth.audit import AuditEvent, AuditLog
+from auth.errors import RateLimited
 from auth.key_cache import VerifiedKeyCache
 from auth.keys import load_jwt_keys, load_secret_box
 from auth.lockout import LockoutPolicy
 from auth.passwords import PasswordService
-from auth.rate_limit import RateLimiters
+from auth.rate_limit import RateLimiters, TokenBucketLimiter
 from auth.secret_box import SecretBox
 from auth.tokens import TokenSettings
 from senim.config import AuthParams
@@ -59,6 +60,10 @@ class AuthRuntime:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     engine: object = None
     verified_keys: VerifiedKeyCache = field(default_factory=lambda: VerifiedKeyCache(0))
+    # One audited 429 per bucket a minute (see ``enforce_limit``).
+    _audited_429: TokenBucketLimiter = field(
+        default_factory=lambda: TokenBucketLimiter(burst=1, per_minute=1.0), repr=False
+    )
 
     @classmethod
     def build(
@@ -140,6 +145,18 @@ class AuthRuntime:
             self.audit.record_sync(event)
         else:
             self.audit.record(event)
+
+    def enforce_limit(
+        self, limiter: TokenBucketLimiter, key: str, meta: RequestMeta, actor: str = "anonymous"
+    ) -> None:
+        """``limiter.enforce(key)``, auditing a refusal (429): at most one audit row per
+        bucket a minute, so a flood cannot turn into a flood of audit writes."""
+        try:
+            limiter.enforce(key)
+        except RateLimited:
+            if self._audited_429.hit(key).allowed:
+                self.record(actor, "rate_limited", key, "denied", meta)
+            raise
 
     def close(self) -> None:
         self.audit.close()

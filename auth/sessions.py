@@ -3,6 +3,9 @@
 Refresh tokens are opaque random strings stored only as hashes, rotated on every use.
 Each login starts a token *family*; presenting an already-rotated token means it was
 copied, so the whole family is revoked and the event is raised as a security alert.
+Every access token names its family, and a bearer request is refused once any token of
+its family is revoked, so revoking a family (reuse, logout, disabling) ends its access
+tokens at once too.
 """
 
 from __future__ import annotations
@@ -44,19 +47,30 @@ def issue_tokens(
     mfa: bool,
     family_id: str | None = None,
     parent_id: str | None = None,
+    auth_time: datetime | None = None,
 ) -> TokenPair:
-    """A new access token and refresh token (new family unless rotating one)."""
+    """A new access token and refresh token (new family unless rotating one).
+
+    The access token names its family (``fam``: revoking the family ends it at once) and
+    when its session's sign-in happened (``auth_time``: a rotation keeps the original).
+    """
     now = runtime.now()
     roles = _roles(session, user.id)
+    family_id = family_id or str(uuid.uuid4())
+    signed_in = auth_time or now
     issued = issue_access_token(
-        runtime.tokens, subject=user.id, roles=roles, now=now, extra={"mfa": mfa}
+        runtime.tokens,
+        subject=user.id,
+        roles=roles,
+        now=now,
+        extra={"mfa": mfa, "fam": family_id, "auth_time": int(signed_in.timestamp())},
     )
     refresh = new_opaque_token()
     session.add(
         RefreshToken(
             user_id=user.id,
             token_hash=hash_opaque_token(refresh),
-            family_id=family_id or str(uuid.uuid4()),
+            family_id=family_id,
             parent_id=parent_id,
             issued_at=now,
             expires_at=now + timedelta(days=runtime.params.refresh_token_days),
@@ -151,19 +165,30 @@ def _rotate(
         return _Rotation(
             stored.user_id, stored.family_id, failure=invalid, reused=True, revoked=revoked
         )
+    started = _family_start(session, stored)
     pair = issue_tokens(
         runtime,
         session,
         user,
         meta,
-        mfa=_family_mfa(session, stored),
+        mfa=_family_mfa(session, stored, started),
         family_id=stored.family_id,
         parent_id=stored.id,
+        auth_time=started,
     )
     return _Rotation(user.id, stored.family_id, pair=pair)
 
 
-def _family_mfa(session: Session, token: RefreshToken) -> bool:
+def _family_start(session: Session, token: RefreshToken) -> datetime | None:
+    """When the sign-in that started this family happened: its first token's issue time."""
+    return session.scalar(
+        sa.select(sa.func.min(RefreshToken.issued_at)).where(
+            RefreshToken.family_id == token.family_id
+        )
+    )
+
+
+def _family_mfa(session: Session, token: RefreshToken, started: datetime | None) -> bool:
     """Whether the login that started this family passed a second factor: the family's
     first token was issued after TOTP was confirmed (every such login must pass it)."""
     from auth.models import TotpSecret
@@ -171,11 +196,6 @@ def _family_mfa(session: Session, token: RefreshToken) -> bool:
     secret = session.get(TotpSecret, token.user_id)
     if secret is None or secret.confirmed_at is None:
         return False
-    started = session.scalar(
-        sa.select(sa.func.min(RefreshToken.issued_at)).where(
-            RefreshToken.family_id == token.family_id
-        )
-    )
     return started is not None and secret.confirmed_at <= started
 
 

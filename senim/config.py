@@ -183,6 +183,8 @@ class AuthParams(_Strict):
     # revocation through another process takes effect within it. 0 turns it off.
     api_key_cache_seconds: float = Field(1.0, ge=0, le=60)
     max_body_bytes: int = Field(65536, ge=1024)
+    # Minting an API key needs a sign-in with the second factor at most this long ago.
+    key_creation_max_auth_age_seconds: int = Field(300, ge=30, le=3600)
     risk: RiskParams = RiskParams()
 
     @model_validator(mode="after")

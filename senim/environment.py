@@ -130,13 +130,22 @@ def resolve_stores(env: Mapping[str, str] | None = None) -> Stores:
     )
 
 
+# Files a Senim process creates are its user's alone: SENIM_HOME holds password hashes,
+# the audit log, the prediction log, keys and models.
+PRIVATE_UMASK = 0o077
+
+
 def prepare_home(stores: Stores) -> None:
-    """Create SENIM_HOME and keep third-party tools' state inside it.
+    """Create SENIM_HOME (0700) and keep third-party tools' state inside it.
 
     Prefect and matplotlib otherwise write under the user's home directory; this runs
-    before either is imported by a job, never at import time.
+    before either is imported by a job, never at import time. From here on the process
+    creates files readable by its own user only (umask 077): the SQLite databases, their
+    WAL files, keys and artifacts under SENIM_HOME are 0600, its folders 0700.
     """
-    stores.home.mkdir(parents=True, exist_ok=True)
+    os.umask(PRIVATE_UMASK)
+    stores.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(stores.home)
     stores.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(stores.prefect_home))
     os.environ.setdefault("MPLCONFIGDIR", str(stores.home / "matplotlib"))
@@ -151,6 +160,16 @@ def prepare_home(stores: Stores) -> None:
     # TensorFlow's C++ INFO and WARNING lines (oneDNN, CUDA probing, converter) flood a
     # CLI run; errors still show. Read when TensorFlow is first imported, i.e. later.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_private(folder: Path) -> None:
+    """Close ``folder`` to other users (0700) when this user owns it; a folder made by an
+    earlier release, or by hand, may have been readable by everyone."""
+    try:
+        if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
+    except OSError:
+        pass  # not ours to change; the files inside are still created 0600
 
 
 def explain_prefect_startup_failure(exc: BaseException) -> StoreUnreachableError | None:

@@ -33,8 +33,12 @@ from serving.credit_scoring import CreditScorer
 from serving.credit_serving_state import CreditServingState
 from serving.micro_batcher import MicroBatcher
 from serving.platform_app import LazyPlatformApp, ServingAuth
+from serving.route_metrics import install_route_labels
 from serving.scoring_ledger import ScoringLedger
 from serving.service_logging import configure_service_logging
+
+# /metrics labels requests by route template, never by raw path (bounded series).
+install_route_labels()
 
 # One per worker process; empty until the service instance starts loading it.
 STATE = CreditServingState()

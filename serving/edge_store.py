@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from auth.machine_keys import owns_host
 from auth.models import ApiKey
 from auth.permissions import Role
 from auth.principals import Principal
@@ -52,10 +53,13 @@ def host_identity(runtime: AuthRuntime, principal: Principal) -> str | None:
 
 
 def may_post_for(runtime: AuthRuntime, principal: Principal, host_id: str) -> bool:
-    """A key posts only for its own host; admins may post for any (backfills, tests)."""
+    """A key posts only for its own host, and only while it is that host's enrolled key;
+    admins may post for any (backfills, tests)."""
     if Role.ADMIN.value in principal.roles:
         return True
-    return host_identity(runtime, principal) == host_id
+    if principal.kind != "api_key" or host_identity(runtime, principal) != host_id:
+        return False
+    return owns_host(runtime, principal.subject, host_id)
 
 
 def record_event(runtime: AuthRuntime, event: EdgeEvent, caller: str) -> StoredEvent:

@@ -35,7 +35,11 @@ from serving.emotion_routes import extend_emotion_app
 from serving.emotion_schemas import Face, FacePrediction, predictions
 from serving.emotion_serving_state import EmotionServingState
 from serving.platform_app import LazyPlatformApp, ServingAuth
+from serving.route_metrics import install_route_labels
 from serving.service_logging import configure_service_logging
+
+# /metrics labels requests by route template, never by raw path (bounded series).
+install_route_labels()
 
 STATE = EmotionServingState()
 PLATFORM_APP = LazyPlatformApp(STATE, extend=extend_emotion_app)

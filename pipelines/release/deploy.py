@@ -22,7 +22,7 @@ from typing import Any
 
 from pipelines.release.bento_build import BENTOFILE, build_pinned_bento
 from senim.environment import Stores
-from senim.errors import RegistryError
+from senim.errors import ConfigError, RegistryError
 
 # copy(client, mlflow model version, deployment, destination folder): the files served
 CopyArtifacts = Callable[[Any, Any, "Deployment", Path], None]
@@ -230,9 +230,16 @@ def resolve_served_tag(
 
 
 def serve_command(
-    family: ServiceFamily, stores: Stores, *, host: str, port: int
+    family: ServiceFamily,
+    stores: Stores,
+    *,
+    host: str,
+    port: int,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """The ``bentoml serve`` command line and environment for the family's current Bento."""
+    """The ``bentoml serve`` command line and environment for the family's current Bento
+    (with TLS when both ``ssl_certfile`` and ``ssl_keyfile`` are given)."""
     import sys
 
     from pipelines.release.bento_build import bentoml_home
@@ -242,6 +249,11 @@ def serve_command(
         raise RegistryError(
             f"no {family.key} Bento is deployed: run `senim deploy {family.key}` first"
         )
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{path}: not found (a TLS certificate or key file)")
     env = {
         **os.environ,
         # Absolute: BentoML runs the service from inside the Bento, where a relative
@@ -250,10 +262,16 @@ def serve_command(
         "SENIM_WORKSPACE": str(stores.workspace),
         "BENTOML_HOME": str(bentoml_home(stores)),
         "BENTOML_DO_NOT_TRACK": "true",
+        # uvicorn would otherwise believe X-Forwarded-For from any loopback peer; the auth
+        # layer alone decides whom to believe, from SENIM_TRUSTED_PROXIES.
+        "FORWARDED_ALLOW_IPS": "",
     }
     # One OpenMP thread per worker: on a one-row request XGBoost's idle OpenMP threads
     # spin and burn a second core for nothing (measured: CPU time 2x wall time).
     # Scale with workers instead. An explicit setting wins. (TFLite sets its own.)
     env.setdefault("OMP_NUM_THREADS", "1")
     command = [sys.executable, "-m", "bentoml", "serve", current.bento_tag]
-    return [*command, "--host", host, "--port", str(port)], env
+    command += ["--host", host, "--port", str(port)]
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        command += ["--ssl-certfile", str(ssl_certfile), "--ssl-keyfile", str(ssl_keyfile)]
+    return command, env

@@ -9,8 +9,8 @@ written to the alias history (``pipelines.release.alias_history``) and the audit
 
 from __future__ import annotations
 
-import getpass
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +44,7 @@ ROLLED_BACK = "rolled_back"
 GATE_FAILED = "gate_failed"
 
 Decision = Literal["approve", "reject"]
+log = logging.getLogger(__name__)
 
 
 class ReviewRefused(SenimError):
@@ -96,9 +97,58 @@ class ReviewDesk:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
+TRAINER_KEY_ENV = "SENIM_API_KEY"
+
+
 def trained_by() -> str:
-    """Who is training: ``SENIM_USER`` (CI, shared accounts) or else the OS user."""
-    return os.environ.get("SENIM_USER") or getpass.getuser()
+    """Who is training, from an identity something authenticated, never a free variable:
+
+    - the flow's API key (``SENIM_API_KEY``, checked against the platform database): the
+      user who minted it, or ``key:<prefix>`` for a key minted on the platform host;
+    - else the operating-system account this process runs as (its real uid, which the
+      OS authenticated; ``$USER`` and ``$SENIM_USER`` are anyone's to set).
+
+    The reviewer who approves must not be this person (``review.forbid_self_approval``).
+    """
+    key = os.environ.get(TRAINER_KEY_ENV)
+    if key:
+        return key_owner(key.strip())
+    if os.environ.get("SENIM_USER"):
+        log.warning("SENIM_USER is ignored: the trainer is who authenticated, not a variable")
+    return os_account()
+
+
+def os_account() -> str:
+    """The name of the account this process runs as (real uid)."""
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def key_owner(key: str) -> str:
+    """The username that minted ``key`` (a valid, unrevoked API key in the platform
+    database the environment names), else the key's label."""
+    import sqlalchemy as sa
+
+    from auth.errors import AuthError
+    from auth.models import ApiKey, User
+    from auth.principals import authenticate_api_key
+    from auth.runtime import CLI_REQUEST, AuthRuntime
+
+    runtime = AuthRuntime.from_environment()
+    try:
+        principal = authenticate_api_key(runtime, key, CLI_REQUEST)
+        with runtime.sessions() as session:
+            minted_by = session.scalar(
+                sa.select(User.username)
+                .join(ApiKey, ApiKey.created_by == User.id)
+                .where(ApiKey.id == principal.subject)
+            )
+    except AuthError as exc:
+        raise SenimError(f"{TRAINER_KEY_ENV}: {exc.message}") from None
+    finally:
+        runtime.close()
+    return minted_by or principal.label
 
 
 def approval_required(review: ReviewParams, model: str) -> bool:

@@ -458,30 +458,61 @@ PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.
 HostOption = Annotated[
     str, typer.Option("--host", help="Address to bind; 0.0.0.0 for every interface.")
 ]
+CertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssl-certfile", help="Serve HTTPS with this certificate (PEM; with --ssl-keyfile)."
+    ),
+]
+KeyOption = Annotated[
+    Path | None, typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")
+]
 
 
 @serve_app.command("credit")
-def serve_credit(port: PortOption = 3000, host: HostOption = "127.0.0.1") -> None:
+def serve_credit(
+    port: PortOption = 3000,
+    host: HostOption = "127.0.0.1",
+    ssl_certfile: CertOption = None,
+    ssl_keyfile: KeyOption = None,
+) -> None:
     """Serve the current credit deployment's Bento (see `senim deploy credit`)."""
     from pipelines.credit.deploy import CREDIT
 
-    _serve(CREDIT, host, port)
+    _serve(CREDIT, host, port, ssl_certfile, ssl_keyfile)
 
 
 @serve_app.command("emotion")
-def serve_emotion(port: PortOption = 3001, host: HostOption = "127.0.0.1") -> None:
+def serve_emotion(
+    port: PortOption = 3001,
+    host: HostOption = "127.0.0.1",
+    ssl_certfile: CertOption = None,
+    ssl_keyfile: KeyOption = None,
+) -> None:
     """Serve the current emotion deployment's Bento (see `senim deploy emotion`)."""
     from pipelines.fer.deploy import EMOTION
 
-    _serve(EMOTION, host, port)
+    _serve(EMOTION, host, port, ssl_certfile, ssl_keyfile)
 
 
-def _serve(family, host: str, port: int) -> None:
+def _serve(family, host: str, port: int, certfile: Path | None, keyfile: Path | None) -> None:
     from pipelines.release.deploy import serve_command
+    from senim.addresses import is_loopback_host
 
     stores = _prepare()
-    command, env = serve_command(family, stores, host=host, port=port)
-    out.print(f"serving {command[4]} on http://{host}:{port} (docs at /docs)")
+    command, env = serve_command(
+        family, stores, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile
+    )
+    scheme = "https" if certfile else "http"
+    out.print(f"serving {command[4]} on {scheme}://{host}:{port} (docs at /docs)")
+    if scheme == "http" and not is_loopback_host(host):
+        err.print(
+            f"warning: {host} is reachable from the network over plain http: API keys and "
+            "tokens cross it unencrypted; pass --ssl-certfile/--ssl-keyfile or put a TLS "
+            "reverse proxy in front (and list it in SENIM_TRUSTED_PROXIES)",
+            markup=False,
+            highlight=False,
+        )
     sys.stdout.flush()
     os.execvpe(command[0], command, env)
 

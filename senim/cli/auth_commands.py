@@ -31,6 +31,7 @@ keys_app = typer.Typer(
 audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 
 out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 CLI_ROLES = ("admin",)
 
 
@@ -140,14 +141,36 @@ def users_list() -> None:
 
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Option("--username")]) -> None:
-    """Disable an account; its tokens stop working at once."""
+    """Disable an account; its tokens and the API keys it minted stop working at once."""
     from auth import accounts
 
     with _runtime() as runtime:
         user = accounts.disable_user(
             runtime, accounts.find_user_id(runtime, username), _meta(), actor_id=_actor()
         )
-    out.print(f"disabled {user.username}")
+    out.print(f"disabled {user.username} (its sessions and the API keys it minted are revoked)")
+    _sync_mlflow_users()
+
+
+@users_app.command("revoke-role")
+def users_revoke_role(
+    username: Annotated[str, typer.Option("--username")],
+    role: Annotated[str, typer.Option("--role")],
+) -> None:
+    """Take a role away; keys the account minted with a role it may no longer grant are
+    revoked with it."""
+    from auth import accounts
+
+    with _runtime() as runtime:
+        user = accounts.remove_role(
+            runtime,
+            accounts.find_user_id(runtime, username),
+            role,
+            _meta(),
+            actor_id=_actor(),
+            actor_roles=CLI_ROLES,
+        )
+    out.print(f"{user.username} now has roles {', '.join(user.roles) or 'none'}")
     _sync_mlflow_users()
 
 
@@ -184,7 +207,9 @@ def keys_create(
     name: Annotated[
         str, typer.Option("--name", help="What the key is for, e.g. loan-origination.")
     ],
-    role: Annotated[str, typer.Option("--role", help="service or edge_device (or another role).")],
+    role: Annotated[
+        str, typer.Option("--role", help="service or edge_device (keys are for machines).")
+    ],
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="Optional scope; repeatable.")
     ] = None,
@@ -195,6 +220,13 @@ def keys_create(
             "--key-file", help="Write the key to this file (0600) instead of printing it."
         ),
     ] = None,
+    re_enrol: Annotated[
+        bool,
+        typer.Option(
+            "--re-enrol",
+            help="edge_device: replace the host's enrolled key, revoking it (admin only).",
+        ),
+    ] = False,
     server: Annotated[
         str | None,
         typer.Option(
@@ -232,6 +264,7 @@ def keys_create(
             actor_roles=CLI_ROLES,
             scopes=scope or [],
             expires_in_days=expires_days,
+            re_enrol=re_enrol,
         )
     if key_file is not None:
         payload = {"api_key": created.key, "prefix": created.view.prefix, "role": role}
@@ -255,6 +288,8 @@ def _server_url(text: str) -> str:
     """The service's base URL, checked: http(s), a host, nothing after the path."""
     from urllib.parse import urlsplit
 
+    from senim.addresses import is_loopback_host
+
     url = text.strip().rstrip("/")
     try:
         parts = urlsplit(url)
@@ -273,6 +308,14 @@ def _server_url(text: str) -> str:
         raise SenimError(
             f"--server must be an http:// or https:// URL with a host and no credentials, "
             f"query or fragment, e.g. https://senim.example.com; got {text!r}"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        err.print(
+            f"warning: {url} is plain http: the host's API key and events cross the network "
+            "unencrypted; use https:// (TLS on `senim serve --ssl-certfile/--ssl-keyfile` or a "
+            "reverse proxy in front)",
+            markup=False,
+            highlight=False,
         )
     return url
 

@@ -6,6 +6,7 @@ platform's own records (``senim.platform_db.tables``); one Alembic chain creates
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -105,7 +106,8 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     if not in_memory and not database.startswith("file:"):
         folder = Path(database).expanduser().parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_database_file(Path(database).expanduser())
         except OSError as exc:
             raise StoreUnreachableError(
                 f"cannot create the folder {folder} for the SQLite platform database: "
@@ -118,6 +120,20 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     engine = sa.create_engine(url, **options)
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """Password hashes and the audit log: the file is 0600 from the start, whatever the
+    umask (SQLite gives its WAL and shared-memory files the same mode), and a file an
+    earlier release left readable by others is closed."""
+    path.touch(mode=0o600, exist_ok=True)
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            status = part.stat()
+        except FileNotFoundError:
+            continue
+        if status.st_uid == os.getuid() and status.st_mode & 0o077:
+            part.chmod(0o600)
 
 
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -48,7 +48,7 @@ def test_given_a_bentofile_then_it_ships_exactly_the_code_its_service_imports(
     assert _code_files(service_module) - shipped_code == set(), "imported but not shipped"
     assert shipped_code - _code_files(service_module) == set(), "shipped but never imported"
     assert f"{MIGRATIONS}env.py" in shipped and f"{MIGRATIONS}script.py.mako" in shipped
-    assert {"params.yaml", "pyproject.toml", "uv.lock", "auth/data/common_passwords.txt"} <= shipped
+    assert {"params.yaml", "pyproject.toml", "uv.lock"} <= shipped
 
 
 STAGE_CODE = {  # what each stage's command runs, as modules

@@ -170,7 +170,7 @@ class AuthHarness:
             subject=account.user_id,
             roles=roles,
             now=self.clock.now(),
-            extra={"mfa": mfa},
+            extra={"mfa": mfa, "auth_time": int(self.clock.now().timestamp())},
         ).token
 
     # --- inspection ----------------------------------------------------------------------

@@ -68,10 +68,11 @@ def test_given_a_pending_enrollment_when_confirmed_then_recovery_codes_and_2fa_t
     assert len(set(confirmed["recovery_codes"])) == 10
     assert confirmed["mfa_enrolled"] is True
     assert auth.http.get("/auth/keys", headers=admin.auth).status_code == 200
-    # The password-only session stays password-only: its access token is still refused
-    # and its refresh token was revoked, so it can never be refreshed into a 2FA session.
+    # The password-only session ends with the enrollment: its refresh token is revoked,
+    # so it can never be refreshed into a 2FA session, and with its family revoked its
+    # access token stops working at once.
     still = auth.http.get("/auth/keys", headers=password_only.auth)
-    assert still.json()["error"] == "2fa_enrollment_required"
+    assert still.status_code == 401 and still.json()["error"] == "token_invalid"
     assert _refresh(auth, password_only.refresh_token).status_code == 401
     assert accounts.get_user(auth.runtime, admin.user_id).totp_enrolled is True
 
@@ -241,26 +242,32 @@ def test_given_one_identity_when_tried_from_many_ips_then_its_own_limit_answers_
 
 def test_given_a_refresh_token_when_rotated_then_reusing_the_old_one_revokes_the_family(auth):
     admin = auth.enrolled_admin()
-    old = admin.refresh_token
+    old, first_access = admin.refresh_token, admin.access_token
 
     rotated = _refresh(auth, old)
     newest = rotated.json()
+    newest_auth = {"Authorization": f"Bearer {newest['access_token']}"}
+    works_before_reuse = auth.http.get("/auth/keys", headers=newest_auth).status_code
     reused = _refresh(auth, old)
     newest_after_reuse = _refresh(auth, newest["refresh_token"])
 
     assert rotated.status_code == 200 and newest["refresh_token"] != old
     assert newest["mfa_enrolled"] is True
-    assert (
-        auth.http.get(
-            "/auth/keys", headers={"Authorization": f"Bearer {newest['access_token']}"}
-        ).status_code
-        == 200
-    )
+    assert works_before_reuse == 200
     assert reused.status_code == 401 and reused.json()["error"] == "token_invalid"
     assert newest_after_reuse.status_code == 401
     alerts = auth.audit(action="token:refresh_reuse", outcome="alert")
     assert len(alerts) == 1 and alerts[0].actor == admin.user_id
     assert alerts[0].details["revoked_tokens"] >= 1
+    # The family's access tokens die with it, at once: neither the first nor the rotated
+    # one reads anything or mints a key (the reported attack).
+    for access in (first_access, newest["access_token"]):
+        bearer = {"Authorization": f"Bearer {access}"}
+        assert auth.http.get("/auth/me", headers=bearer).status_code == 401
+        minted = auth.http.post(
+            "/auth/keys", json={"name": "after-reuse", "role": "service"}, headers=bearer
+        )
+        assert minted.status_code == 401 and minted.json()["error"] == "token_invalid"
 
 
 def test_given_an_expired_refresh_token_when_used_then_401_token_expired(auth):
@@ -418,7 +425,8 @@ def test_given_security_events_when_reading_the_audit_log_then_only_the_admin_se
         headers={"X-Request-ID": "req-failed-login-1"},
     )
     _refresh(auth, reviewer.refresh_token)
-    _refresh(auth, reviewer.refresh_token)  # reuse: an alert
+    _refresh(auth, reviewer.refresh_token)  # reuse: an alert, and the family is ended
+    auth.sign_in(reviewer)
 
     as_reviewer = auth.http.get("/auth/audit", headers=reviewer.auth)
     as_admin = auth.http.get("/auth/audit", headers=admin.auth)
@@ -451,28 +459,68 @@ def test_given_security_events_when_reading_the_audit_log_then_only_the_admin_se
 # --- risk-based login ------------------------------------------------------------------
 
 
-def test_given_a_usual_device_and_network_when_a_new_device_elsewhere_follows_failures_then_denied(
+def test_given_failures_an_attacker_caused_when_the_owner_signs_in_with_totp_then_in_and_alerted(
     make_auth,
 ):
     # Signals, with the default weights (high_at = 70): the admin's only success came from
     # OFFICE_IP with the test browser a minute earlier, so a login from ATTACKER_IP with
     # another user agent scores new device (+25), new network (+20), 3 failures in the
     # last hour (+30) and a different /16 within 30 minutes of the last success (+60).
+    # Those failures are anyone's to cause: a correct TOTP must outweigh them (step up and
+    # notify), or an attacker could keep the owner out for good.
     auth = make_auth(**ROOMY_RATES)
     admin = auth.enrolled_admin()
-    attacker = auth.client(ip=ATTACKER_IP, user_agent=ATTACKER_AGENT)
+    travelling = auth.client(ip=ATTACKER_IP, user_agent=ATTACKER_AGENT)
     for _ in range(3):
-        auth.login(Account(admin.username, "guess-guess-guess", admin.user_id), client=attacker)
+        auth.login(Account(admin.username, "guess-guess-guess", admin.user_id), client=travelling)
 
-    denied = auth.login(admin, client=attacker, totp_code=auth.next_code(admin))
+    without_code = auth.login(admin, client=travelling)
+    signed_in = auth.login(admin, client=travelling, totp_code=auth.next_code(admin))
+
+    assert without_code.status_code == 401 and without_code.json()["error"] == "totp_required"
+    assert signed_in.status_code == 200
+    alerts = auth.audit(action="login:risk", outcome="alert")
+    high = [alert for alert in alerts if alert.details["risk_level"] == "high"]
+    assert len(high) == 1 and high[0].actor == admin.user_id
+    reasons = " ".join(high[0].details["reasons"])
+    assert "new device" in reasons and "new network" in reasons and "failed logins" in reasons
+
+
+def test_given_wrong_passwords_every_hour_when_the_owner_signs_in_then_never_denied(make_auth):
+    """The reported denial: 4 wrong passwords (under the lockout threshold) before each of
+    the owner's sign-ins from a new device never keep a correct password + TOTP out."""
+    auth = make_auth(**ROOMY_RATES)
+    admin = auth.enrolled_admin()
+    for hour in range(3):
+        attacker = auth.client(ip=f"203.0.113.{60 + hour}", user_agent=ATTACKER_AGENT)
+        for _ in range(4):
+            wrong = Account(admin.username, "guess-guess-guess", admin.user_id)
+            assert auth.login(wrong, client=attacker).status_code == 401
+        new_device = auth.client(ip=f"192.0.2.{10 + hour}", user_agent=f"NewPhone/{hour}")
+        answer = auth.login(admin, client=new_device, totp_code=auth.next_code(admin))
+        assert answer.status_code == 200, answer.json()
+        auth.clock.advance(3600)
+
+
+def test_given_an_account_without_a_second_factor_when_risk_is_high_then_denied(make_auth):
+    """No TOTP to step up to: a HIGH-risk sign-in of such an account stays denied."""
+    auth = make_auth(**ROOMY_RATES)
+    admin = auth.enrolled_admin()
+    created = auth.http.post(
+        "/auth/register",
+        json={"username": "batch-runner", "password": PASSWORD, "roles": ["service"]},
+        headers=admin.auth,
+    )
+    runner = Account("batch-runner", PASSWORD, created.json()["id"])
+    assert auth.login(runner).status_code == 200
+    elsewhere = auth.client(ip=ATTACKER_IP, user_agent=ATTACKER_AGENT)
+    for _ in range(3):
+        auth.login(Account(runner.username, "guess-guess-guess", runner.user_id), client=elsewhere)
+
+    denied = auth.login(runner, client=elsewhere)
 
     assert denied.status_code == 403 and denied.json()["error"] == "login_denied"
-    alerts = auth.audit(action="login", outcome="alert")
-    assert len(alerts) == 1 and alerts[0].details["risk_level"] == "high"
-    reasons = " ".join(alerts[0].details["reasons"])
-    assert "new device" in reasons and "new network" in reasons and "failed logins" in reasons
-    # The denied attempt counts like a failure; the owner, from the usual place, still gets in.
-    assert auth.login(admin, totp_code=auth.next_code(admin)).status_code == 200
+    assert auth.login(runner).status_code == 200  # from the usual place, still in
 
 
 def test_given_an_enrolled_admin_when_risk_is_medium_then_totp_is_still_demanded(make_auth):

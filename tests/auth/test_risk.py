@@ -196,7 +196,7 @@ def test_given_naive_timestamp_when_assessed_then_rejected():
         (RiskLevel.LOW, False, False, LoginRequirement(True, False, False)),
         (RiskLevel.MEDIUM, True, True, LoginRequirement(True, True, False)),
         (RiskLevel.MEDIUM, False, False, LoginRequirement(True, False, True)),
-        (RiskLevel.HIGH, True, True, LoginRequirement(False, False, True)),
+        (RiskLevel.HIGH, True, True, LoginRequirement(True, True, True)),
         (RiskLevel.HIGH, False, False, LoginRequirement(False, False, True)),
     ],
 )

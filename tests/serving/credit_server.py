@@ -152,3 +152,47 @@ class Callers:
         with self.runtime.engine.connect() as connection:
             rows = connection.execute(sa.select(table).where(table.c.request_id == request_id))
             return [dict(row._mapping) for row in rows]
+
+
+@contextmanager
+def deployed_credit_service(trained_root: Path, root: Path, **sections: dict) -> Iterator[dict]:
+    """``senim deploy credit`` of the trained store's champion into a fresh SENIM_HOME
+    under ``root`` (params ``sections`` on top of the fast ones), then ``senim serve
+    credit`` on a free port; yields the URL, server, callers, stores and workspace."""
+    import pytest
+
+    from senim.cli.app import main
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+    from tests.integration_workspace import make_workspace
+
+    with pytest.MonkeyPatch.context() as mp:
+        make_workspace(trained_root, mp)
+        tracking_uri = resolve_stores().tracking_uri  # the trained store's registry
+        workspace = make_workspace(root, mp, **sections)
+        mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        with pytest.raises(SystemExit) as deployed:
+            main(["deploy", "credit"])
+        assert deployed.value.code in (0, None)
+        stores = resolve_stores()
+        params = load_params(stores.params_path)
+        runtime = AuthRuntime.build(params.auth, stores.database_url, stores.home)
+        callers = Callers(runtime)
+        port = free_port()
+        try:
+            with running_server(
+                senim_command("serve", "credit", "--port", str(port)),
+                os.environ,
+                root / "server.log",
+                port,
+            ) as server:
+                yield {
+                    "url": server.url,
+                    "server": server,
+                    "callers": callers,
+                    "stores": stores,
+                    "workspace": workspace,
+                    "tracking_uri": tracking_uri,
+                }
+        finally:
+            runtime.close()

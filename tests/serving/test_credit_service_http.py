@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
-from tests.integration_workspace import make_workspace
-from tests.serving.credit_server import Callers, free_port, running_server, senim_command
+from tests.serving.credit_server import deployed_credit_service
 
 pytestmark = pytest.mark.integration
 
@@ -27,51 +26,17 @@ KEY_BURST = 12
 
 @pytest.fixture(scope="module")
 def service(_trained_store_session, tmp_path_factory):
-    from auth.runtime import AuthRuntime
-    from senim.cli.app import main
-    from senim.config import load_params
-    from senim.environment import resolve_stores
-
-    root = tmp_path_factory.mktemp("credit-service")
-    with pytest.MonkeyPatch.context() as mp:
-        make_workspace(_trained_store_session["root"], mp)
-        tracking_uri = resolve_stores().tracking_uri  # the trained store's registry
-        workspace = make_workspace(
-            root,
-            mp,
-            scoring={"max_batch": MAX_BATCH},
-            auth={
-                "api_key_rate": {"burst": KEY_BURST, "per_minute": 60},
-                "argon2_time_cost": 1,
-                "argon2_memory_kib": 19456,
-            },
-        )
-        mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        with pytest.raises(SystemExit) as deployed:
-            main(["deploy", "credit"])
-        assert deployed.value.code in (0, None)
-        stores = resolve_stores()
-        params = load_params(stores.params_path)
-        runtime = AuthRuntime.build(params.auth, stores.database_url, stores.home)
-        callers = Callers(runtime)
-        port = free_port()
-        import os
-
-        with running_server(
-            senim_command("serve", "credit", "--port", str(port)),
-            os.environ,
-            root / "server.log",
-            port,
-        ) as server:
-            yield {
-                "url": server.url,
-                "server": server,
-                "callers": callers,
-                "stores": stores,
-                "workspace": workspace,
-                "tracking_uri": tracking_uri,
-            }
-        runtime.close()
+    with deployed_credit_service(
+        _trained_store_session["root"],
+        tmp_path_factory.mktemp("credit-service"),
+        scoring={"max_batch": MAX_BATCH},
+        auth={
+            "api_key_rate": {"burst": KEY_BURST, "per_minute": 60},
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 19456,
+        },
+    ) as running:
+        yield running
 
 
 @pytest.fixture()

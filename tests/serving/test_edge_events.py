@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from auth import machine_keys
 from auth.asgi import AuthMiddleware
+from auth.errors import PermissionDenied
 from auth.runtime import RequestMeta
 from edge.protocol import EVENTS_PATH, HEARTBEAT_PATH
 from senim.environment import resolve_stores
@@ -166,10 +167,14 @@ def test_given_another_hosts_key_when_posting_for_this_host_then_403_and_audited
     assert row.outcome == "denied" and row.details["host_id"] == HOST
 
 
-def test_given_an_admin_key_when_posting_for_any_host_then_201(harness, client):
-    admin = _key(harness, "ops-backfill", "admin")
+def test_given_an_admin_when_posting_for_any_host_then_201(harness, client):
+    """Backfills: a signed-in admin may post for any host (keys are machine-only now, so
+    no admin-role key exists to do it)."""
+    admin = harness.enrolled_admin()
 
-    assert _post_event(client, admin, _event()).status_code == 201
+    assert _post_event(client, admin.auth, _event()).status_code == 201
+    with pytest.raises(PermissionDenied, match="API keys are for machines"):
+        _key(harness, "ops-backfill", "admin")
 
 
 @pytest.mark.parametrize("path", [EVENTS_PATH, HEARTBEAT_PATH])

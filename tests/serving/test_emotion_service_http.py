@@ -7,6 +7,7 @@ with its own SENIM_HOME (auth database, BentoML stores).
 from __future__ import annotations
 
 import os
+import time
 
 import cv2
 import httpx
@@ -317,3 +318,46 @@ def test_given_enrolled_host_when_senim_edge_runs_a_video_then_model_events_and_
     assert events[0]["rule"] == "any-emotion" and events[0]["model_version"] == "1"
     assert host["model_version"] == "1"
     assert (state / "models").is_dir() and any((state / "clips").iterdir())
+
+
+def _heartbeat(host: str) -> dict:
+    return {"host_id": host, "model_version": "1", "fps": 12.5, "outbox_depth": 0,
+            "uptime_seconds": 60.0, "sent_at": "2026-12-07T06:00:00+00:00"}  # fmt: skip
+
+
+def test_given_an_enrolled_host_when_a_second_key_speaks_for_it_then_refused_until_re_enrolled(
+    service,
+):
+    """Host impersonation: a key minted later under an enrolled host's name is refused at
+    minting (409), never speaks for the host, and an admin's re-enrolment retires the old
+    key instead of sharing the host."""
+    from auth import machine_keys
+    from auth.errors import Conflict
+    from tests.serving.credit_server import TEST_META
+
+    callers = service["callers"]
+    host = "cam-lobby"
+    owner = callers.key(role="edge_device", name=host)[0]
+    assert _post(service, "/v1/edge/heartbeat", owner, json=_heartbeat(host)).status_code == 204
+    with pytest.raises(Conflict, match="enrolled"):
+        callers.key(role="edge_device", name=host)
+
+    replacement = machine_keys.create_key(
+        callers.runtime, host, "edge_device", TEST_META,
+        actor_id=callers.admin.id, actor_roles=("admin",), re_enrol=True,
+    )  # fmt: skip
+    time.sleep(callers.runtime.params.api_key_cache_seconds + 0.2)
+
+    old = _post(service, "/v1/edge/heartbeat", owner, json=_heartbeat(host))
+    new = _post(service, "/v1/edge/heartbeat", replacement.key, json=_heartbeat(host))
+    assert old.status_code == 401 and new.status_code == 204
+
+
+def test_given_multipart_without_a_boundary_when_posting_faces_then_a_fast_400(service, key):
+    response = httpx.post(
+        service["url"] + "/v1/emotion/predict_faces",
+        content=b"--x\r\nContent-Disposition: form-data; name=faces\r\n\r\n[]\r\n--x--\r\n",
+        headers={"X-API-Key": key, "Content-Type": "multipart/form-data"},
+        timeout=10,
+    )
+    assert response.status_code == 400 and "boundary" in response.json()["message"]

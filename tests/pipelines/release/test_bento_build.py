@@ -203,7 +203,6 @@ def test_given_the_repo_bentofile_then_it_includes_the_service_and_its_runtime_d
     for needed in (
         "serving/credit_service.py",
         "serving/credit_scoring.py",
-        "auth/data/common_passwords.txt",
         "senim/platform_db/migrations/script.py.mako",
         "params.yaml",
         "pyproject.toml",

@@ -8,6 +8,7 @@ builds its own small world in about a second.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -42,7 +43,9 @@ def review_workspace(root, monkeypatch, **review) -> None:
 
     settings = {"approval_required_for": [MODEL], **review}
     make_workspace(root, monkeypatch, auth=FAST_AUTH, review=settings)
-    monkeypatch.setenv("SENIM_USER", "trainer")
+    # The trainer is the OS account training runs as (never a variable): stand one in.
+    monkeypatch.setattr("pipelines.release.review.os_account", lambda: "trainer")
+    monkeypatch.delenv("SENIM_API_KEY", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # ephemeral API unless the test sets one
 
 
@@ -411,3 +414,44 @@ def test_given_an_alias_event_when_raw_sql_updates_it_then_the_database_refuses(
         with engine.begin() as connection:
             connection.exec_driver_sql("UPDATE model_alias_events SET actor = 'mallory'")
     engine.dispose()
+
+
+def test_given_senim_user_set_when_the_trainer_is_recorded_then_the_os_account_is(monkeypatch):
+    """The reported claim: ``SENIM_USER=someone-else`` no longer names the trainer."""
+    import pwd
+
+    from pipelines.release.review import trained_by
+
+    monkeypatch.delenv("SENIM_API_KEY", raising=False)
+    monkeypatch.setenv("SENIM_USER", "someone-else")
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
+
+    assert trained_by() == pwd.getpwuid(os.getuid()).pw_name != "someone-else"
+
+
+def test_given_a_flow_key_when_the_trainer_is_recorded_then_the_keys_minter_is(
+    tmp_path, monkeypatch
+):
+    from auth import accounts, machine_keys
+    from auth.runtime import CLI_REQUEST, AuthRuntime
+    from pipelines.release.review import trained_by
+    from senim.errors import SenimError
+
+    review_workspace(tmp_path, monkeypatch)
+    runtime = AuthRuntime.from_environment()
+    try:
+        accounts.create_user(runtime, "root-admin", PASSWORD, ["admin"], CLI_REQUEST,
+                             actor_id=None)  # fmt: skip
+        carol = accounts.create_user(runtime, "carol", PASSWORD, ["ml_engineer"], CLI_REQUEST,
+                                     actor_id="cli:test", actor_roles=("admin",))  # fmt: skip
+        key = machine_keys.create_key(runtime, "nightly-retrain", "service", CLI_REQUEST,
+                                      actor_id=carol.id, actor_roles=("ml_engineer",))  # fmt: skip
+    finally:
+        runtime.close()
+
+    monkeypatch.setenv("SENIM_API_KEY", key.key)
+    assert trained_by() == "carol"
+    monkeypatch.setenv("SENIM_API_KEY", key.key[:-2] + "xx")
+    with pytest.raises(SenimError, match="SENIM_API_KEY"):
+        trained_by()

@@ -83,3 +83,42 @@ def test_given_a_service_key_file_when_created_then_the_payload_is_as_before(
 
     assert code == 0
     assert set(json.loads(key_file.read_text())) == {"api_key", "prefix", "role"}
+
+
+@pytest.mark.parametrize(
+    ("server", "warned"),
+    [("http://senim.example.com", True), ("http://127.0.0.1:3001", False),
+     ("http://localhost:3001", False), ("https://senim.example.com", False)],
+)  # fmt: skip
+def test_given_a_plain_http_server_off_this_machine_when_enrolled_then_a_warning(
+    senim_home, tmp_path, capsys, monkeypatch, server, warned
+):
+    key_file = tmp_path / "cam.key"
+
+    code, _, err = _senim(
+        _create("cam-http", "edge_device", "--key-file", str(key_file), "--server", server),
+        capsys, monkeypatch,
+    )  # fmt: skip
+
+    assert code == 0, err
+    assert ("plain http" in err) is warned
+
+
+def test_given_an_enrolled_host_when_enrolled_again_then_refused_unless_re_enrolled(
+    senim_home, tmp_path, capsys, monkeypatch
+):
+    args = ("--server", "https://senim.example.com")
+    first = _senim(_create("cam-2", "edge_device", "--key-file", str(tmp_path / "a.key"), *args),
+                   capsys, monkeypatch)  # fmt: skip
+    again = _senim(_create("cam-2", "edge_device", "--key-file", str(tmp_path / "b.key"), *args),
+                   capsys, monkeypatch)  # fmt: skip
+    replaced = _senim(
+        _create("cam-2", "edge_device", "--key-file", str(tmp_path / "c.key"), *args,
+                "--re-enrol"),
+        capsys, monkeypatch,
+    )  # fmt: skip
+
+    assert first[0] == 0 and again[0] != 0 and "re-enrol" in again[2]
+    assert replaced[0] == 0
+    listing = _senim(["keys", "list"], capsys, monkeypatch)[1]
+    assert listing.count("cam-2") == 2  # the old key is listed, revoked
