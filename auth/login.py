@@ -19,6 +19,8 @@ from auth.errors import (
     AuthError,
     BadRequest,
     InvalidCredentials,
+    NotFound,
+    PermissionDenied,
     RiskDenied,
     TotpInvalid,
     TotpRequired,
@@ -401,3 +403,68 @@ def confirm_totp(
 
 
 __all__ = ["ConfirmedEnrollment", "Enrollment", "RiskLevel", "confirm_totp", "enroll_totp", "login"]
+
+
+INVITE_HOURS = 24
+
+
+def invite_totp(
+    runtime: AuthRuntime, user_id: str, meta: RequestMeta, *, actor_id: str, hours: int
+) -> str:
+    """A one-time code (shown once) that lets ``user_id`` enrol 2FA within ``hours``; a
+    new invite replaces an older one. Refused when 2FA is already enrolled."""
+    from auth.models import TotpInvite
+    from auth.tokens import hash_opaque_token, new_opaque_token
+
+    if not 1 <= hours <= 7 * 24:
+        raise BadRequest("an invite lasts 1 to 168 hours")
+    code = new_opaque_token()
+    now = runtime.now()
+    with runtime.sessions.begin() as session:
+        if session.get(User, user_id) is None:
+            raise NotFound("no such user")
+        secret = session.get(TotpSecret, user_id)
+        if secret is not None and secret.confirmed_at is not None:
+            raise BadRequest("two-factor authentication is already enrolled")
+        session.execute(sa.delete(TotpInvite).where(TotpInvite.user_id == user_id))
+        session.add(
+            TotpInvite(
+                user_id=user_id,
+                code_hash=hash_opaque_token(code),
+                issued_by=actor_id,
+                issued_at=now,
+                expires_at=now + timedelta(hours=hours),
+            )
+        )
+    runtime.record(actor_id, "totp:invite", f"user:{user_id}", "success", meta, hours=hours)
+    return code
+
+
+def enroll_totp_with_invite(
+    runtime: AuthRuntime, username: str, password: str, invite: str, meta: RequestMeta
+) -> Enrollment:
+    """Start enrolment for a user who proves both their password (the sign-in rules:
+    lockout, limits, audit) and an admin's unexpired invite, which is spent."""
+    from auth.accounts import find_user_id
+    from auth.models import TotpInvite
+    from auth.tokens import hash_opaque_token
+
+    login(runtime, username, password, meta)  # raises on a wrong password, audited
+    user_id = find_user_id(runtime, username)
+    now = runtime.now()
+    with runtime.sessions.begin() as session:
+        spent = session.execute(
+            sa.delete(TotpInvite).where(
+                TotpInvite.user_id == user_id,
+                TotpInvite.code_hash == hash_opaque_token(invite.strip()),
+                TotpInvite.expires_at > now,
+            )
+        ).rowcount
+    if spent != 1:
+        runtime.record(user_id, "totp:enroll", f"user:{user_id}", "denied", meta,
+                       reason="invite_invalid")  # fmt: skip
+        raise PermissionDenied(
+            "the enrolment invite is wrong, used or expired: ask an admin for a new one "
+            "(senim users totp-invite)"
+        )
+    return enroll_totp(runtime, user_id, meta)

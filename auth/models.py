@@ -88,6 +88,21 @@ class TotpSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
+class TotpInvite(Base):
+    """A one-time code an admin issues so a user can enrol 2FA from the CLI: knowing the
+    password alone does not let anyone enrol an authenticator for the account."""
+
+    __tablename__ = "totp_invites"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(128))
+    issued_by: Mapped[str] = mapped_column(sa.Text)
+    issued_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime]
+
+
 class RecoveryCode(Base):
     __tablename__ = "recovery_codes"
 

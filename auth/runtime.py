@@ -41,7 +41,7 @@ CLI_REQUEST = RequestMeta(ip="local", user_agent="senim-cli", device_fingerprint
 
 
 def user_id_of(actor: str | None) -> str | None:
-    """The users.id behind an audit actor label; None for ``cli:``, ``key:`` and bootstrap."""
+    """The users.id behind an audit actor label; None for ``host:``, ``key:`` and bootstrap."""
     if actor is None or ":" in actor or actor == "bootstrap":
         return None
     return actor

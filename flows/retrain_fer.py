@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import flatten_params, git_commit, lineage_for
+from pipelines.common.metric_values import metric_tag
 from pipelines.common.mlflow_store import check_reachable, mlflow_client
 from pipelines.fer.evidence import fer_champion_facts, fer_evidence
 from pipelines.fer.gate import decide_fer_promotion
@@ -298,8 +299,8 @@ def retrain_fer(
             "architecture": active.architecture,
             "profile": params.fer.training.profile,
             "eval.usage": EVALUATION_USAGE,
-            "eval.accuracy": f"{metrics['accuracy']:.6f}",
-            "eval.macro_f1": f"{metrics['macro_f1']:.6f}",
+            "eval.accuracy": metric_tag(metrics["accuracy"]),
+            "eval.macro_f1": metric_tag(metrics["macro_f1"]),
             "device": ours.device,
             **export_tags(exports),
         },

@@ -162,6 +162,14 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def process_account() -> str:
+    """The operating-system account this process runs as (its real uid, which the OS
+    authenticated); ``$USER``/``$LOGNAME`` are anyone's to set and are not read."""
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 def make_private(folder: Path) -> None:
     """Close ``folder`` to other users (0700) when this user owns it; a folder made by an
     earlier release, or by hand, may have been readable by everyone."""

@@ -1,5 +1,6 @@
 """Metric dictionaries as stores can hold them: MLflow metrics, tags and JSON take only
-real, finite numbers."""
+real, finite numbers; a tag holds a figure at full precision, so what is read back
+compares equal to what was measured."""
 
 from __future__ import annotations
 
@@ -19,3 +20,17 @@ def finite_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         if np.isfinite(number):
             finite[name] = number
     return finite
+
+
+def metric_tag(value: float) -> str:
+    """The tag text of a metric: every digit of the float (``repr``), never rounded."""
+    return repr(float(value))
+
+
+def tag_decimals(text: str) -> int | None:
+    """How many decimals a tagged figure kept: 6 for ``"0.621429"`` (written rounded by
+    older releases), None for exponent forms (full precision)."""
+    text = text.strip()
+    if "e" in text.lower() or "." not in text:
+        return None
+    return len(text.split(".", 1)[1])

@@ -15,9 +15,12 @@ class ChampionEvidence:
 
     version: str
     macro_f1: float
+    decimals: int | None = None  # as the figure was stored (see ChampionScore)
 
     def score(self) -> ChampionScore:
-        return ChampionScore(self.version, "macro_f1", self.macro_f1, "the same folds")
+        return ChampionScore(
+            self.version, "macro_f1", self.macro_f1, "the same folds", self.decimals
+        )
 
 
 def decide_promotion(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from pipelines.common.lineage import Lineage
-from pipelines.common.metric_values import finite_metrics
+from pipelines.common.metric_values import finite_metrics, metric_tag, tag_decimals
 from pipelines.credit.evaluation import Comparison
 from pipelines.credit.gate import ChampionEvidence
 from pipelines.credit.tracking import RetrainingRun
@@ -30,7 +30,7 @@ def register_best(
         "selection_metric": comparison.selection_metric,
         "gate.decision": "pending",
         TRAINED_BY: trained_by(),
-        **{f"cv.{k}": f"{v:.6f}" for k, v in finite_metrics(best.metrics).items()},
+        **{f"cv.{k}": metric_tag(v) for k, v in finite_metrics(best.metrics).items()},
     }
     if comparison.beats_baseline is not None:
         tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()
@@ -58,7 +58,10 @@ def champion_evidence(
         return None
     tags = champion.tags
     if tags.get("cv_folds_fingerprint") == fingerprint and "cv.macro_f1" in tags:
-        return ChampionEvidence(version=str(champion.version), macro_f1=float(tags["cv.macro_f1"]))
+        stored = tags["cv.macro_f1"]
+        return ChampionEvidence(
+            version=str(champion.version), macro_f1=float(stored), decimals=tag_decimals(stored)
+        )
     from pipelines.credit.metrics import classification_metrics
     from pipelines.credit.tuning import oof_probabilities
 

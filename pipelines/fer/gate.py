@@ -15,9 +15,12 @@ class FerChampionEvidence:
 
     version: str
     accuracy: float
+    decimals: int | None = None  # as the figure was stored (see ChampionScore)
 
     def score(self) -> ChampionScore:
-        return ChampionScore(self.version, "accuracy", self.accuracy, "the same images")
+        return ChampionScore(
+            self.version, "accuracy", self.accuracy, "the same images", self.decimals
+        )
 
 
 def decide_fer_promotion(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.common.lineage import Lineage
+from pipelines.common.metric_values import tag_decimals
 from pipelines.fer.gate import FerChampionEvidence
 from pipelines.release.registry import (
     CHAMPION,
@@ -79,7 +80,8 @@ def fer_champion_evidence(
         return None
     tags = champion.tags or {}
     if tags.get("data_version") == data_version and "eval.accuracy" in tags:
-        return FerChampionEvidence(str(champion.version), float(tags["eval.accuracy"]))
+        stored = tags["eval.accuracy"]
+        return FerChampionEvidence(str(champion.version), float(stored), tag_decimals(stored))
     accuracy = evaluate(f"models:/{name}/{champion.version}")
     return FerChampionEvidence(str(champion.version), float(accuracy))
 

@@ -26,12 +26,15 @@ class Floor:
 @dataclass(frozen=True)
 class ChampionScore:
     """The champion's value of ``metric`` on the SAME evaluation as the challenger
-    (``basis`` says which: "the same folds", "the same images")."""
+    (``basis`` says which: "the same folds", "the same images"). ``decimals``: the
+    precision the figure was stored with (a tag written rounded), so the challenger is
+    compared at that same precision and a tie is a tie."""
 
     version: str
     metric: str
     value: float
     basis: str
+    decimals: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def decide(
         reasons.append("no champion yet: the first passing model becomes champion")
     else:
         value = metrics.get(champion.metric, float("-inf"))
-        ok = value >= champion.value - tolerance
+        compared = value if champion.decimals is None else round(value, champion.decimals)
+        ok = compared >= champion.value - tolerance
         reasons.append(
             f"{champion.metric} {value:.4f} vs champion v{champion.version} "
             f"{champion.value:.4f} on {champion.basis} (tolerance {tolerance:g}): "

@@ -120,9 +120,9 @@ def trained_by() -> str:
 
 def os_account() -> str:
     """The name of the account this process runs as (real uid)."""
-    import pwd
+    from senim.environment import process_account
 
-    return pwd.getpwuid(os.getuid()).pw_name
+    return process_account()
 
 
 def key_owner(key: str) -> str:

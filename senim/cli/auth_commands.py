@@ -1,15 +1,16 @@
 """``senim users``, ``senim keys`` and ``senim audit``: the operator side of the auth layer.
 
-The CLI talks to the auth database directly, so whoever runs it already holds the
-database credentials; it acts as a local administrator and says so in the audit log
-(actor ``cli:<os user>``). Passwords are never taken as arguments (shell history, ps):
-they are prompted for without echo, or read from stdin with ``--password-stdin``.
+The CLI talks to the platform database directly, so whoever runs it already holds the
+database credentials: host access is admin access. It acts as an administrator and says
+so in the audit log (actor ``host:<os account>``, the account's real uid). Passwords are
+never taken as arguments (shell history, ps): they are prompted for without echo, or read
+from stdin with ``--password-stdin``.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from senim.errors import SenimError
+from senim.errors import ConfigError, SenimError
 
 users_app = typer.Typer(
     help="User accounts: create (first admin too), list, disable, grant roles.",
@@ -36,7 +37,11 @@ CLI_ROLES = ("admin",)
 
 
 def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    """What the audit log calls a CLI caller: host access is admin (the CLI holds the
+    platform database's credentials), recorded as the OS account that used it."""
+    from senim.environment import process_account
+
+    return f"host:{process_account()}"
 
 
 @contextmanager
@@ -99,6 +104,63 @@ def users_create(
                 f"  then run: senim users confirm-totp --username {user.username} --code <6 digits>"
             )
     _sync_mlflow_users()
+
+
+@users_app.command("totp-invite")
+def users_totp_invite(
+    username: Annotated[str, typer.Option("--username")],
+    hours: Annotated[
+        int, typer.Option("--hours", min=1, max=168, help="How long the invite lasts.")
+    ] = 24,
+) -> None:
+    """Issue a one-time code that lets the user enrol two-factor authentication (host
+    access is admin). Hand it over; the user runs `senim users enroll-totp`."""
+    from auth import accounts, login
+
+    with _runtime() as runtime:
+        user_id = accounts.find_user_id(runtime, username)
+        code = login.invite_totp(runtime, user_id, _meta(), actor_id=_actor(), hours=hours)
+    out.print(f"one-time 2FA enrolment invite for {username}, valid {hours} h (shown once):")
+    out.print(f"  {code}", markup=False, highlight=False)
+    out.print(f"{username} runs: senim users enroll-totp --username {username} --invite <code>")
+
+
+@users_app.command("enroll-totp")
+def users_enroll_totp(
+    username: Annotated[str, typer.Option("--username")],
+    invite: Annotated[str, typer.Option("--invite", help="The admin's one-time invite.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Enrol your authenticator app: your password and an admin's invite; then confirm
+    with `senim users confirm-totp`."""
+    from auth import login
+
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("Password", hide_input=True)
+    )
+    with _runtime() as runtime:
+        enrollment = login.enroll_totp_with_invite(runtime, username, password, invite, _meta())
+    out.print("Add this to your authenticator app (shown once):")
+    out.print(f"  otpauth URI: {enrollment.otpauth_uri}", markup=False)
+    out.print(_qr_text(enrollment.otpauth_uri), markup=False, highlight=False)
+    out.print(f"then run: senim users confirm-totp --username {username} --code <6 digits>")
+
+
+def _qr_text(uri: str) -> str:
+    """The otpauth URI as a QR code drawn in text, for a terminal to show."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(border=1)
+    code.add_data(uri)
+    text = io.StringIO()
+    code.print_ascii(out=text, invert=True)
+    return text.getvalue()
 
 
 @users_app.command("confirm-totp")
@@ -217,9 +279,14 @@ def keys_create(
     key_file: Annotated[
         Path | None,
         typer.Option(
-            "--key-file", help="Write the key to this file (0600) instead of printing it."
+            "--key-file",
+            help="Write the key to this file (0600; it must not exist yet). "
+            "Default: SENIM_HOME/keys/NAME.key.",
         ),
     ] = None,
+    print_key: Annotated[
+        bool, typer.Option("--print", help="Print the key once instead of writing a file.")
+    ] = False,
     re_enrol: Annotated[
         bool,
         typer.Option(
@@ -232,26 +299,33 @@ def keys_create(
         typer.Option(
             "--server",
             help="Base URL of the Senim service (http/https); required for an edge_device "
-            "--key-file, which a camera host then uses as is.",
+            "key file, which a camera host then uses as is.",
         ),
     ] = None,
 ) -> None:
-    """Create an API key. The key is shown (or written) once and never stored in clear.
+    """Create an API key. The key is written (or printed) once and never stored in clear.
 
-    For ``--role edge_device --key-file F --server URL`` the file is a complete host
-    enrolment (``edge.protocol.EdgeKeyFile``): the key, the server, the public key that
-    signs model manifests, and the host id (the key's ``--name``).
+    For ``--role edge_device --server URL`` the file is a complete host enrolment
+    (``edge.protocol.EdgeKeyFile``): the key, the server, the public key that signs model
+    manifests, and the host id (the key's ``--name``). Everything that could fail is
+    checked before the key exists, so a refusal never leaves a live key nobody saw.
     """
     from auth import machine_keys
+    from senim.environment import resolve_stores
 
+    if print_key and key_file is not None:
+        raise ConfigError("--print and --key-file exclude each other: print it, or write it")
     if server is not None:
         server = _server_url(server)
-    enrolment = role == "edge_device" and key_file is not None
+    target = None if print_key else key_file or resolve_stores().home / "keys" / f"{name}.key"
+    enrolment = role == "edge_device" and target is not None
     if enrolment and server is None:
         raise SenimError(
-            "--server is required with --role edge_device --key-file: the host reads the "
-            "service URL from its key file (e.g. --server https://senim.example.com)"
+            "--server is required for an edge_device key file: the host reads the service "
+            "URL from it (e.g. --server https://senim.example.com)"
         )
+    if target is not None:
+        _check_new_key_file(target)
     # Before the key exists: a broken signing key must not leave an unusable key behind.
     manifest_public_key = _manifest_public_key() if enrolment else None
     with _runtime() as runtime:
@@ -266,22 +340,45 @@ def keys_create(
             expires_in_days=expires_days,
             re_enrol=re_enrol,
         )
-    if key_file is not None:
+        if target is None:
+            out.print(
+                f"created key {created.view.prefix} ({role}). Copy it now, it is not shown again:"
+            )
+            out.print(created.key, markup=False, highlight=False)
+            return
         payload = {"api_key": created.key, "prefix": created.view.prefix, "role": role}
         if server is not None:
             payload["server"] = server
         if manifest_public_key is not None:
             payload["manifest_public_key"] = manifest_public_key
             payload["host_id"] = created.view.name
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(key_file, "x", encoding="utf-8", opener=_private_opener) as handle:
-            json.dump(payload, handle)
-        out.print(f"created key {created.view.prefix} ({role}); written to {key_file}")
-    else:
-        out.print(
-            f"created key {created.view.prefix} ({role}). Copy it now, it is not shown again:"
+        try:
+            with open(target, "x", encoding="utf-8", opener=_private_opener) as handle:
+                json.dump(payload, handle)
+        except OSError as exc:  # lost a race for the path: nobody may hold an unseen key
+            machine_keys.revoke_key(
+                runtime, created.view.prefix, _meta(), actor_id=_actor(), actor_roles=CLI_ROLES
+            )
+            raise SenimError(
+                f"cannot write {target}: {exc.strerror}; the key was revoked"
+            ) from None
+    out.print(f"created key {created.view.prefix} ({role}); written to {target} (0600)")
+
+
+def _check_new_key_file(path: Path) -> None:
+    """The key file must be new and its folder writable (created 0700 when missing)."""
+    if path.exists():
+        raise SenimError(
+            f"{path} exists: choose another --key-file or remove it (no key was created)"
         )
-        out.print(created.key, markup=False, highlight=False)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SenimError(
+            f"cannot create {path.parent}: {exc.strerror} (no key was created)"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise SenimError(f"{path.parent} is not writable (no key was created)")
 
 
 def _server_url(text: str) -> str:

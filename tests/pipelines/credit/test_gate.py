@@ -53,3 +53,13 @@ def test_given_champion_better_within_tolerance_when_gated_then_promoted():
 def test_given_challenger_beats_champion_but_fails_threshold_when_gated_then_rejected():
     metrics = {**GOOD, "within_one_band_accuracy": 0.7}
     assert not decide_promotion(metrics, GATE, ChampionEvidence(version="1", macro_f1=0.1)).passed
+
+
+def test_given_the_same_recipe_as_the_champion_when_gated_at_zero_tolerance_then_a_tie_passes():
+    strict = GATE.model_copy(update={"champion_tolerance": 0.0})
+    exact = 0.6123456789012345
+    for champion in (ChampionEvidence("2", exact), ChampionEvidence("2", round(exact, 6), 6)):
+        decision = decide_promotion({**GOOD, "macro_f1": exact}, strict, champion)
+        assert decision.passed, decision.reasons
+    worse = decide_promotion({**GOOD, "macro_f1": 0.6123}, strict, ChampionEvidence("2", exact))
+    assert not worse.passed

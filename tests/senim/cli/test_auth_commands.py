@@ -7,6 +7,7 @@ import re
 
 import pyotp
 
+from senim.environment import process_account
 from tests.senim.cli.cli_runner import run_senim as _senim
 
 
@@ -103,9 +104,99 @@ def test_given_admin_when_users_and_keys_managed_then_audited(senim_home, capsys
     code, out, _ = _senim(["audit", "tail", "--limit", "50"], capsys, monkeypatch)
     for action in ("user:create", "user:grant", "api_key:create", "api_key:revoke", "user:disable"):
         assert action in out
-    assert "cli:" in out
+    assert f"host:{process_account()}" in out  # host access is admin, named by OS account
 
 
 def test_given_unknown_user_when_disabled_then_not_found(senim_home, capsys, monkeypatch):
     code, _, err = _senim(["users", "disable", "--username", "ghost"], capsys, monkeypatch)
     assert code == 1 and "no user named 'ghost'" in err
+
+
+def _keys_listed(capsys, monkeypatch) -> str:
+    return _senim(["keys", "list"], capsys, monkeypatch)[1]
+
+
+def test_given_an_existing_key_file_when_creating_a_key_then_one_line_and_no_key_made(
+    senim_home, tmp_path, capsys, monkeypatch
+):
+    """The reported bug: the second README call failed with FileExistsError after the key
+    was made (a live key whose secret nobody saw, audited as created)."""
+    key_file = tmp_path / "svc.key"
+    key_file.write_text("someone else's file")
+
+    code, _, err = _senim(
+        ["keys", "create", "--name", "loan-origination", "--role", "service",
+         "--key-file", str(key_file)],
+        capsys, monkeypatch,
+    )  # fmt: skip
+
+    assert code == 1 and err.count("\n") == 1 and "exists" in err and "no key was created" in err
+    assert key_file.read_text() == "someone else's file"
+    assert "loan-origination" not in _keys_listed(capsys, monkeypatch)
+    audit = _senim(["audit", "tail", "--limit", "20"], capsys, monkeypatch)[1]
+    assert "api_key:create" not in audit
+
+
+def test_given_no_key_file_when_creating_a_key_then_it_lands_private_under_senim_home(
+    senim_home, capsys, monkeypatch
+):
+    code, out, _ = _senim(
+        ["keys", "create", "--name", "loan-origination", "--role", "service"], capsys, monkeypatch
+    )
+
+    written = senim_home / "keys" / "loan-origination.key"
+    assert code == 0 and str(written) in out and "snm_" not in out
+    assert (written.stat().st_mode & 0o777) == 0o600
+    assert json.loads(written.read_text())["api_key"].startswith("snm_")
+    printed = _senim(["keys", "create", "--name", "once", "--role", "service", "--print"],
+                     capsys, monkeypatch)  # fmt: skip
+    assert printed[0] == 0 and "snm_" in printed[1]
+    assert not (senim_home / "keys" / "once.key").exists()
+
+
+def test_given_a_reviewer_when_an_admin_invites_them_then_they_enrol_2fa_from_the_cli(
+    senim_home, capsys, monkeypatch
+):
+    """The reported gap: only the first admin could enrol; a reviewer got 'no two-factor
+    authentication enrolled' (exit 6) with no CLI way to start."""
+    import re
+
+    import pyotp
+
+    password = "correct horse battery staple\n"
+    for username, role in (("root-admin", "admin"), ("bob-reviewer", "reviewer")):
+        code, _, err = _senim(
+            ["users", "create", "--username", username, "--role", role, "--password-stdin"],
+            capsys, monkeypatch, stdin=password,
+        )  # fmt: skip
+        assert code == 0, err
+
+    without_invite = _senim(
+        ["users", "enroll-totp", "--username", "bob-reviewer", "--invite", "made-up",
+         "--password-stdin"], capsys, monkeypatch, stdin=password,
+    )  # fmt: skip
+    code, out, err = _senim(
+        ["users", "totp-invite", "--username", "bob-reviewer"], capsys, monkeypatch
+    )
+    invite = out.splitlines()[1].strip()
+    code, out, err = _senim(
+        ["users", "enroll-totp", "--username", "bob-reviewer", "--invite", invite,
+         "--password-stdin"], capsys, monkeypatch, stdin=password,
+    )  # fmt: skip
+    assert code == 0, err
+    secret = pyotp.parse_uri(re.search(r"otpauth://\S+", out).group(0)).secret
+    again = _senim(
+        ["users", "enroll-totp", "--username", "bob-reviewer", "--invite", invite,
+         "--password-stdin"], capsys, monkeypatch, stdin=password,
+    )  # fmt: skip
+    confirmed = _senim(
+        ["users", "confirm-totp", "--username", "bob-reviewer", "--code", pyotp.TOTP(secret).now()],
+        capsys, monkeypatch,
+    )  # fmt: skip
+
+    assert without_invite[0] != 0 and "invite" in without_invite[2]
+    assert again[0] != 0  # an invite works once
+    assert confirmed[0] == 0 and "Recovery codes" in confirmed[1]
+    listing = _senim(["users", "list"], capsys, monkeypatch)[1]
+    bob = next(line for line in listing.splitlines() if "bob-reviewer" in line)
+    assert "yes" in bob.lower() or "✓" in bob
