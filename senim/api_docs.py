@@ -65,9 +65,13 @@ def add_docs(app: Any, *, title: str, docs_url: str, openapi_url: str) -> None:
     headers = {"Content-Security-Policy": DOCS_CSP}
     app.mount(assets_url, StaticFiles(directory=swagger_ui_path), name=f"{docs_url}-assets")
 
-    @app.get(docs_url, include_in_schema=False)
     def docs() -> HTMLResponse:
         return HTMLResponse(page, headers=headers)
+
+    # With and without the slash: a server that mounts the app at ``docs_url`` hands it
+    # ``docs_url/``, and redirecting back would loop.
+    for path in (docs_url, f"{docs_url}/"):
+        app.add_api_route(path, docs, methods=["GET"], include_in_schema=False)
 
     @app.get(init_url, include_in_schema=False)
     def docs_init() -> Response:

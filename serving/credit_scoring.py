@@ -2,7 +2,8 @@
 
 Band, probabilities and score are ``pipelines.credit.predict``'s ``PublishedPrediction``
 of the pipeline's own probabilities, exactly what ``senim credit predict`` writes for the
-same model. Decision, confidence and reason codes are added on top. The preprocessing
+same model. Decision, confidence (the published probability of the band) and reason
+codes are added on top. The preprocessing
 runs once per call and feeds both the probabilities and the reason codes.
 
 Nothing here knows about HTTP: the request id is stamped into each answer's lineage by
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipelines.credit.decision import confidence, decide
+from pipelines.credit.decision import decide
 from pipelines.credit.predict import (
     LoadedModel,
     PublishedPrediction,
@@ -97,7 +98,8 @@ class CreditScorer:
                     band_code=code,
                     probabilities=probabilities,
                     score=score,
-                    confidence=round(confidence(published.probabilities[row]), 6),
+                    # Rounded once: the published probability of the band it names.
+                    confidence=probabilities[BANDS[code]],
                     decision=decide(score, self.scoring),
                     reasons=[
                         ReasonCode(**{**r, "contribution": round(r["contribution"], 4)})

@@ -31,6 +31,7 @@ from auth.asgi import GuardMiddleware
 from serving.credit_schemas import MAX_BATCH, CreditApplication, CreditScore
 from serving.credit_scoring import CreditScorer
 from serving.credit_serving_state import CreditServingState
+from serving.error_shape import UniformErrors
 from serving.micro_batcher import MicroBatcher
 from serving.platform_app import LazyPlatformApp, ServingAuth
 from serving.route_metrics import install_route_labels
@@ -44,7 +45,9 @@ install_route_labels()
 STATE = CreditServingState()
 # The auth API and GET /v1/models; mounted at both prefixes, so BentoML's own routes
 # (/docs, /docs.json, /livez, ...) stay reachable.
-PLATFORM_APP = LazyPlatformApp(STATE)
+PLATFORM_APP = LazyPlatformApp(
+    STATE, service_spec=lambda: CreditService.openapi_spec.asdict(), title="Senim credit scoring"
+)
 
 # Room for a full batch (MAX_BATCH applications of about 1 KB); the mounted auth API
 # applies its own, smaller auth.max_body_bytes.
@@ -62,6 +65,7 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
 )
 @bentoml.asgi_app(PLATFORM_APP, path="/auth")
 @bentoml.asgi_app(PLATFORM_APP, path="/v1")
+@bentoml.asgi_app(PLATFORM_APP, path="/docs")
 class CreditService:
     def __init__(self) -> None:
         self._batcher: MicroBatcher[CreditApplication, CreditScore] | None = None
@@ -100,5 +104,6 @@ def _scorer() -> CreditScorer:
 
 
 CreditService.add_asgi_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)
+CreditService.add_asgi_middleware(UniformErrors)
 CreditService.add_asgi_middleware(ServingAuth, state=STATE)
 CreditService.add_asgi_middleware(ScoringLedger, context=STATE.ledger)

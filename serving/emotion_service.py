@@ -34,6 +34,7 @@ from serving.edge_api import EDGE_REQUIRED_PERMISSIONS
 from serving.emotion_routes import extend_emotion_app
 from serving.emotion_schemas import Face, FacePrediction, predictions
 from serving.emotion_serving_state import EmotionServingState
+from serving.error_shape import UniformErrors
 from serving.platform_app import LazyPlatformApp, ServingAuth
 from serving.route_metrics import install_route_labels
 from serving.service_logging import configure_service_logging
@@ -42,7 +43,12 @@ from serving.service_logging import configure_service_logging
 install_route_labels()
 
 STATE = EmotionServingState()
-PLATFORM_APP = LazyPlatformApp(STATE, extend=extend_emotion_app)
+PLATFORM_APP = LazyPlatformApp(
+    STATE,
+    extend=extend_emotion_app,
+    service_spec=lambda: EmotionService.openapi_spec.asdict(),
+    title="Senim emotion recognition",
+)
 
 MAX_FACES_PER_REQUEST = 256
 # A photo up to emotion_service.max_image_bytes plus multipart framing; the handler
@@ -63,6 +69,7 @@ FaceList = Annotated[list[Face], Field(min_length=1, max_length=MAX_FACES_PER_RE
 @bentoml.service(name="emotion-service", traffic={"timeout": 30})
 @bentoml.asgi_app(PLATFORM_APP, path="/auth")
 @bentoml.asgi_app(PLATFORM_APP, path="/v1")
+@bentoml.asgi_app(PLATFORM_APP, path="/docs")
 class EmotionService:
     def __init__(self) -> None:
         configure_service_logging()
@@ -91,4 +98,5 @@ class EmotionService:
 
 
 EmotionService.add_asgi_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)
+EmotionService.add_asgi_middleware(UniformErrors)
 EmotionService.add_asgi_middleware(ServingAuth, state=STATE, required=REQUIRED_PERMISSIONS)

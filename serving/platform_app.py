@@ -55,12 +55,20 @@ class ServingAuth:
 
 
 class LazyPlatformApp:
-    """The auth API (``/auth/*``) plus ``GET /v1/models`` (and ``extend``'s routes), built
-    on first use."""
+    """The auth API (``/auth/*``) plus ``GET /v1/models`` (and ``extend``'s routes), and
+    with ``service_spec`` the whole service's docs at ``/docs``, built on first use."""
 
-    def __init__(self, state: ServingState, extend: Extend | None = None) -> None:
+    def __init__(
+        self,
+        state: ServingState,
+        extend: Extend | None = None,
+        service_spec: Callable[[], dict] | None = None,
+        title: str = "Senim service",
+    ) -> None:
         self.state = state
         self.extend = extend
+        self.service_spec = service_spec
+        self.title = title
         self._app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,12 +80,20 @@ class LazyPlatformApp:
             except AuthError as exc:
                 await send_json(send, exc.status, exc.to_dict())
                 return
-            self._app = build_platform_app(runtime, self.state, self.extend)
+            self._app = build_platform_app(
+                runtime, self.state, self.extend, self.service_spec, self.title
+            )
         # Mounted under a prefix: route on the full path, as the auth API declares it.
         await self._app({**scope, "root_path": ""}, receive, send)
 
 
-def build_platform_app(runtime: Any, state: ServingState, extend: Extend | None = None):
+def build_platform_app(
+    runtime: Any,
+    state: ServingState,
+    extend: Extend | None = None,
+    service_spec: Callable[[], dict] | None = None,
+    title: str = "Senim service",
+):
     from auth.http_app import create_auth_app
 
     app = create_auth_app(runtime)
@@ -92,6 +108,10 @@ def build_platform_app(runtime: Any, state: ServingState, extend: Extend | None 
 
     if extend is not None:
         extend(app, runtime, state)
+    if service_spec is not None:
+        from serving.service_docs import add_service_docs
+
+        add_service_docs(app, service_spec, title)
     return app
 
 

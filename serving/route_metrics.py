@@ -44,6 +44,7 @@ ROUTES: tuple[str, ...] = (
     "/docs",
     "/docs.json",
     "/docs/init.js",
+    "/docs/openapi.json",
     "/docs/assets/{file}",
     "/",
     "/livez",

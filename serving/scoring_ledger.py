@@ -154,15 +154,11 @@ def _applications(body: bytes, path: str) -> list[Any]:
 
 
 def _too_many(count: int, limit: int) -> dict[str, Any]:
+    problem = f"at most {limit} applications per request (scoring.max_batch), got {count}"
     return {
-        "error": "1 validation error for score_batch",
-        "detail": [
-            {
-                "type": "too_long",
-                "loc": ["applications"],
-                "msg": f"at most {limit} applications per request (scoring.max_batch), got {count}",
-            }
-        ],
+        "error": "invalid_request",
+        "message": f"the request is invalid: applications ({problem})",
+        "fields": [{"field": "applications", "problem": problem}],
     }
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numpy as np
-
 from senim.config import ScoringParams
 
 Decision = Literal["approve", "review", "reject"]
@@ -32,13 +30,3 @@ def decide(score: float, scoring: ScoringParams) -> Decision:
     if score >= scoring.approve_min_score:
         return "approve"
     return "review"
-
-
-def confidence(proba_row: np.ndarray | list[float]) -> float:
-    """The probability of the predicted (most likely) band, after renormalising the row."""
-    row = np.asarray(proba_row, dtype=float)
-    if row.ndim != 1 or row.size == 0:
-        raise ValueError(f"proba_row must be one row of band probabilities, got shape {row.shape}")
-    if not np.all(np.isfinite(row)) or np.any(row < 0) or row.sum() <= 0:
-        raise ValueError("proba_row must be finite, non-negative and have positive mass")
-    return float(row.max() / row.sum())

@@ -189,9 +189,9 @@ def test_given_multipart_without_image_field_when_uploaded_then_400(service, key
 @pytest.mark.parametrize(
     ("faces", "where"),
     [
-        ([[[0] * 48] * 47], ["faces", 0]),
-        ([[[0] * 48] * 47 + [[0] * 47 + [256]]], ["faces", 0, 47, 47]),
-        ([], ["faces"]),
+        ([[[0] * 48] * 47], "faces.0"),
+        ([[[0] * 48] * 47 + [[0] * 47 + [256]]], "faces.0.47.47"),
+        ([], "faces"),
     ],
 )
 def test_given_bad_face_arrays_when_predicted_then_400_naming_the_element(
@@ -199,7 +199,9 @@ def test_given_bad_face_arrays_when_predicted_then_400_naming_the_element(
 ):
     response = _post(service, "/v1/emotion/predict_faces", key, json={"faces": faces})
     assert response.status_code == 400, response.text
-    assert [problem["loc"] for problem in response.json()["detail"]] == [where]
+    body = response.json()  # the one error shape of every route
+    assert body["error"] == "invalid_request" and where in body["message"]
+    assert [problem["field"] for problem in body["fields"]] == [where]
 
 
 def test_given_no_key_or_edge_key_when_predicting_then_401_or_403(service):

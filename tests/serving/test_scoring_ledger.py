@@ -248,9 +248,10 @@ def test_given_a_batch_over_max_batch_when_posted_then_400_naming_applications_a
     sent, _, _ = _call(ledger, batch, path=BATCH)
 
     assert sent.status == 400
-    (detail,) = sent.json()["detail"]
-    assert detail["loc"] == ["applications"]
-    assert "at most 3" in detail["msg"] and "got 4" in detail["msg"]
+    assert sent.json()["error"] == "invalid_request"
+    (field,) = sent.json()["fields"]
+    assert field["field"] == "applications"
+    assert "at most 3" in field["problem"] and "got 4" in field["problem"]
     assert inner.bodies == []
     (event,) = log.events
     assert event.status == "error" and event.error.startswith("HTTP 400")

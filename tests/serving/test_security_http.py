@@ -401,3 +401,19 @@ def test_given_generated_requests_to_the_scoring_routes_when_sent_then_no_server
             )
 
         no_server_error()
+
+
+def test_given_the_service_docs_then_every_route_and_both_credentials_are_described(service):
+    """/docs (issue 15): Swagger UI from local files, over one document holding BentoML's
+    routes and the platform's, with X-API-Key and bearer declared for "Try it out"."""
+    page = httpx.get(_url(service, "/docs"), follow_redirects=True)
+    spec = httpx.get(_url(service, "/docs/openapi.json")).json()
+
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert {"/v1/credit/score", "/v1/credit/score_batch", "/v1/models", "/auth/login",
+            "/auth/keys"} <= set(spec["paths"])  # fmt: skip
+    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert spec["paths"]["/v1/credit/score"]["post"]["security"] == [
+        {"ApiKey": []}, {"Bearer": []}
+    ]  # fmt: skip
+    assert spec["paths"]["/auth/login"]["post"]["security"] == []

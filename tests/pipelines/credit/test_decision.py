@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
-from pipelines.credit.decision import confidence, decide
+from pipelines.credit.decision import decide
 from senim.config import ScoringParams
 
 SCORING = ScoringParams(approve_min_score=60, reject_max_score=40)
@@ -43,14 +42,3 @@ def test_given_an_off_scale_score_when_deciding_then_it_is_an_error(score):
 def test_given_float_rounding_at_the_ends_when_deciding_then_it_is_tolerated():
     assert decide(100.0 + 1e-12, SCORING) == "approve"
     assert decide(-1e-12, SCORING) == "reject"
-
-
-def test_given_a_probability_row_when_asking_confidence_then_it_is_the_top_probability():
-    assert confidence(np.array([0.1, 0.2, 0.5, 0.1, 0.05, 0.05])) == pytest.approx(0.5)
-    assert confidence([1.0, 3.0]) == pytest.approx(0.75)  # renormalised
-
-
-@pytest.mark.parametrize("row", [[], [[0.5, 0.5]], [0.5, math.nan], [-0.1, 1.1], [0.0, 0.0]])
-def test_given_a_bad_probability_row_when_asking_confidence_then_it_is_an_error(row):
-    with pytest.raises(ValueError, match="proba_row"):
-        confidence(row)
