@@ -22,6 +22,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.run_artifacts import publish_comparison, publish_decision
 from models.credit_candidates import FAMILIES
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import git_commit, lineage_for
@@ -37,6 +38,7 @@ from pipelines.credit.training_matrix import load_training_matrix
 from pipelines.credit.tuning import prepare_study_storage, run_baseline, tune_family
 from pipelines.credit.validate import ensure_valid, validate_credit_data
 from pipelines.release.promotion import apply_gate
+from pipelines.release.registry import UNCHANGED, identical_version, unchanged_reason
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import ConfigError, DataError
@@ -67,22 +69,22 @@ class RetrainingSummary:
     mlflow_ui: str
 
 
-@task(**IO)
+@task(**IO, task_run_name="check-tracking-store")
 def check_tracking_store(stores: Stores) -> None:
     check_reachable(stores)
 
 
-@task(**IO)
+@task(**IO, task_run_name="check-study-storage")
 def check_study_storage(storage: str) -> None:
     prepare_study_storage(storage)
 
 
-@task(**IO)
+@task(**IO, task_run_name="snapshot-source")
 def snapshot_source(params: Params, stores: Stores, staging: Path) -> Path:
     return ingest(params.data, params.synthetic, staging, source_dsn=stores.source_dsn)
 
 
-@task(**IO)
+@task(**IO, task_run_name="version-data")
 def version_data(staged: Path, snapshot: Path, stores: Stores) -> str:
     """Only validated data replaces the tracked snapshot; then dvc add + push."""
     snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,7 @@ def version_data(staged: Path, snapshot: Path, stores: Stores) -> str:
     return version_snapshot(snapshot, stores).md5
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="validate-with-great-expectations")
 def validate_snapshot(snapshot: Path, params: Params, docs_dir: Path):
     from pipelines.credit.sources import read_credit_csv
 
@@ -101,7 +103,7 @@ def validate_snapshot(snapshot: Path, params: Params, docs_dir: Path):
     return result
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="tune-{family}")
 def tune(family: str, matrix, folds, params: Params, storage: str | None, study_name: str):
     n_trials = getattr(params.tuning.trials, family)
     reporter().start(family, f"tuning {family}", n_trials)
@@ -122,7 +124,7 @@ def tune(family: str, matrix, folds, params: Params, storage: str | None, study_
     )
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="tune-thesis-baseline")
 def thesis_baseline(matrix, folds, params: Params):
     return run_baseline(
         matrix.features,
@@ -135,12 +137,12 @@ def thesis_baseline(matrix, folds, params: Params):
     )
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="evaluate-{result.family}")
 def evaluate(result, matrix, params: Params, out_dir: Path):
     return evaluate_candidate(result, matrix, params, out_dir)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="register-and-gate")
 def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores, lineage, docs_dir):
     run = log_retraining(
         comparison, matrix, params=params, stores=stores, lineage=lineage, docs_dir=docs_dir
@@ -157,7 +159,7 @@ def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores,
     return run, registered, decision
 
 
-@task(**IO)
+@task(**IO, task_run_name="read-champion")
 def read_champion(params: Params, stores: Stores, fingerprint: str):
     """The champion before this retraining registers anything: the card compares with it."""
     from pipelines.credit.evidence import champion_facts
@@ -165,7 +167,7 @@ def read_champion(params: Params, stores: Stores, fingerprint: str):
     return champion_facts(mlflow_client(stores), params.registry.model_name, fingerprint)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="log-credit-evidence")
 def log_credit_evidence(
     comparison,
     result,
@@ -181,7 +183,8 @@ def log_credit_evidence(
     registered,
     out_dir: Path,
 ):
-    """Model card and fairness report under ``evidence/`` of the version's run, plus tags."""
+    """Model card and fairness report under ``evidence/`` of the version's run, plus tags;
+    returns the notes a reviewer must see (flagged fairness slices)."""
     from pipelines.credit.evidence import credit_evidence
     from pipelines.credit.sources import read_credit_csv
     from pipelines.release.evidence import log_evidence
@@ -201,7 +204,8 @@ def log_credit_evidence(
         champion=champion,
         params=params,
     )
-    return log_evidence(mlflow_client(stores), registered, run_id, evidence, out_dir / "evidence")
+    log_evidence(mlflow_client(stores), registered, run_id, evidence, out_dir / "evidence")
+    return evidence.notes
 
 
 @flow(name="retrain-credit", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
@@ -295,12 +299,24 @@ def retrain_credit(
         validation=f"passed ({validation.evaluated} expectations)",
     )
     say(f"best: {comparison.best}; logging to MLflow, registering and gating")
+    same = identical_version(mlflow_client(stores), params.registry.model_name, lineage.tags())
+    if same is not None:
+        return _unchanged_summary(same, comparison, data_version, snapshot_path, out_dir, stores)
     champion_before = read_champion.with_options(**retry)(params, stores, fingerprint)
     run, registered, decision = register_and_gate(
         comparison, matrix, folds, params, stores, lineage, docs_dir
     )
+    publish_comparison(
+        "credit-comparison",
+        comparison.table.reset_index().to_dict("records"),
+        f"grouped-CV comparison on data {data_version[:12]}; best {comparison.best}",
+    )
+    publish_decision(
+        "credit-gate-decision", registered.name, registered.version, decision.label,
+        decision.reasons,
+    )  # fmt: skip
     say(f"logging the model card and fairness report of version {registered.version}")
-    log_credit_evidence(
+    notes = log_credit_evidence(
         comparison,
         results[comparison.best],
         matrix,
@@ -323,8 +339,30 @@ def retrain_credit(
         comparison_csv=str(comparison.files["csv"]),
         registered_version=registered.version,
         decision=decision.label,
-        decision_reasons=decision.reasons,
+        decision_reasons=[*decision.reasons, *notes],
         parent_run_id=run.parent_run_id,
+        reports_dir=str(out_dir),
+        tracking_uri=stores.tracking_uri,
+        mlflow_ui=stores.mlflow_ui_command(),
+    )
+
+
+def _unchanged_summary(
+    same, comparison, data_version: str, snapshot: Path, out_dir: Path, stores: Stores
+) -> RetrainingSummary:
+    """Nothing new to register: an existing version holds this data, params and code."""
+    reason = unchanged_reason(same)
+    reporter().stage(reason)
+    return RetrainingSummary(
+        data_version=data_version,
+        snapshot=str(snapshot),
+        best=comparison.best,
+        beats_baseline=comparison.beats_baseline,
+        comparison_csv=str(comparison.files["csv"]),
+        registered_version=str(same.version),
+        decision=UNCHANGED,
+        decision_reasons=[reason],
+        parent_run_id=str(same.run_id),
         reports_dir=str(out_dir),
         tracking_uri=stores.tracking_uri,
         mlflow_ui=stores.mlflow_ui_command(),

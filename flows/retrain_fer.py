@@ -18,6 +18,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.run_artifacts import publish_comparison, publish_decision
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import flatten_params, git_commit, lineage_for
 from pipelines.common.metric_values import metric_tag
@@ -41,6 +42,7 @@ from pipelines.fer.validate import (
 )
 from pipelines.release.evidence import log_evidence
 from pipelines.release.promotion import apply_gate
+from pipelines.release.registry import UNCHANGED, identical_version, unchanged_reason
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import DataError
@@ -68,12 +70,17 @@ class FerTrainingSummary:
     device: str
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 5])
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 5],
+    task_run_name="check-tracking-store",
+)
 def check_tracking_store(stores: Stores) -> None:
     check_reachable(stores)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="load-and-validate")
 def load_and_validate(params: Params, docs: Path, snapshot: Path | None = None):
     """The configured source, or an already versioned ``snapshot`` (the DVC stage's)."""
     if snapshot is not None:
@@ -88,7 +95,7 @@ def load_and_validate(params: Params, docs: Path, snapshot: Path | None = None):
     return dataset, result
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="version-data")
 def version_data(dataset: FerDataset, snapshot: Path, stores: Stores) -> str:
     """Only validated data replaces the tracked snapshot; then dvc add + push."""
     from pipelines.fer.sources import write_fer_npz
@@ -98,7 +105,7 @@ def version_data(dataset: FerDataset, snapshot: Path, stores: Stores) -> str:
     return version_snapshot(snapshot, stores).md5
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="train")
 def train(train_set: FerDataset, evaluation: FerDataset, params: Params, baseline: bool):
     from pipelines.fer.training import train_fer_model
 
@@ -266,6 +273,28 @@ def retrain_fer(
     )
     client = mlflow_client(stores)
     name = params.fer.registry.model_name
+    same = identical_version(client, name, lineage.tags())
+    if same is not None:
+        reason = unchanged_reason(same)
+        say(reason)
+        return FerTrainingSummary(
+            data_version=data_version,
+            images=len(dataset),
+            profile=params.fer.training.profile,
+            accuracy=float(metrics["accuracy"]),
+            macro_f1=float(metrics["macro_f1"]),
+            test_accuracy=None if test_metrics is None else float(test_metrics["accuracy"]),
+            baseline_accuracy=(
+                None if baseline_metrics is None else float(baseline_metrics["accuracy"])
+            ),
+            exports={record.kind: bool(record.accepted) for record in exports},
+            registered_version=str(same.version),
+            decision=UNCHANGED,
+            decision_reasons=[reason],
+            run_id=str(same.run_id),
+            reports_dir=str(out_dir),
+            device=ours.device,
+        )
     experiment_id = _experiment(client, params.fer.registry.experiment, stores)
     scalar = _scalar_metrics(metrics, baseline_metrics, ours)
     for prefix, extra in (("private_test_", private_metrics), ("test_", test_metrics)):
@@ -308,6 +337,18 @@ def retrain_fer(
     decision = decide_fer_promotion(metrics, params.fer.gate, champion)
     decision = apply_gate(client, registered, decision, params.review, stores.database_url)
     say(f"{name} version {registered.version}: {decision.summary()}")
+    rows = [{"model": active.architecture, **metrics}]
+    if baseline_metrics is not None:
+        rows.append({"model": "paper_cnn (baseline)", **baseline_metrics})
+    publish_comparison(
+        "fer-comparison",
+        [{k: v for k, v in row.items() if not isinstance(v, list | dict)} for row in rows],
+        f"{EVALUATION_USAGE} accuracy and macro-F1 on data {data_version[:12]}",
+    )
+    publish_decision(
+        "fer-gate-decision", registered.name, registered.version, decision.label,
+        decision.reasons,
+    )  # fmt: skip
     say(f"logging the model card of version {registered.version}")
     evidence = fer_evidence(
         model_name=name,

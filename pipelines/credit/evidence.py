@@ -87,4 +87,10 @@ def credit_evidence(
         fairness_markdown=fairness.to_markdown(),
         fairness_json=fairness.to_json(),
         fairness_flagged=len(fairness.flagged),
+        notes=tuple(
+            f"fairness: {s.column} = {s.value} scores {fairness.metric} {s.metric:.3f}, "
+            f"{s.gap:.3f} below overall ({s.size} rows; review.fairness.max_gap "
+            f"{fairness_params.max_gap:g})"
+            for s in fairness.flagged
+        ),
     )

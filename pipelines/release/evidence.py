@@ -36,6 +36,8 @@ class EvidenceFiles:
     fairness_markdown: str | None = None
     fairness_json: str | None = None
     fairness_flagged: int | None = None
+    # One line each a reviewer must not miss (flagged slices); added to ``gate.reasons``.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         fairness = (self.fairness_markdown, self.fairness_json, self.fairness_flagged)
@@ -87,11 +89,18 @@ def evidence_tags(files: dict[str, Path], evidence: EvidenceFiles) -> dict[str, 
 def log_evidence(
     client, registered: RegisteredVersion, run_id: str, evidence: EvidenceFiles, out_dir: Path
 ) -> dict[str, str]:
-    """Write, upload under ``evidence/`` of ``run_id`` and tag the version; the tags set."""
+    """Write, upload under ``evidence/`` of ``run_id`` and tag the version; the tags set.
+    The evidence's notes are appended to the version's ``gate.reasons``, where a reviewer
+    reads first."""
     files = write_evidence(evidence, out_dir)
     for path in files.values():
         client.log_artifact(run_id, str(path), artifact_path=EVIDENCE_DIR)
     tags = evidence_tags(files, evidence)
+    if evidence.notes:
+        reasons = (client.get_model_version(registered.name, registered.version).tags or {}).get(
+            "gate.reasons", ""
+        )
+        tags["gate.reasons"] = "\n".join(filter(None, [reasons, *evidence.notes]))[:4900]
     for key, value in tags.items():
         client.set_model_version_tag(registered.name, registered.version, key, value)
     return tags

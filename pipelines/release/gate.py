@@ -71,7 +71,7 @@ def decide(
         )
         passed &= ok
     if champion is None:
-        reasons.append("no champion yet: the first passing model becomes champion")
+        reasons.append("no champion yet: nothing to compare against")
     else:
         value = metrics.get(champion.metric, float("-inf"))
         compared = value if champion.decimals is None else round(value, champion.decimals)

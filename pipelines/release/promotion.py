@@ -39,6 +39,8 @@ def apply_gate(
             f"{name} needs a reviewer (review.approval_required_for): champion moves after "
             f"`senim review approve {name} {version}`"
         )
+    elif decision.passed:
+        reasons.append(f"champion moves to version {version} (no review required for {name})")
     outcome = mr.ReviewedDecision(passed=decision.passed, reasons=reasons, awaiting_review=awaiting)
     status = (
         mr.GATE_FAILED if not decision.passed else mr.AWAITING if awaiting else mr.AUTO_PROMOTED

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# A retraining's decision when an existing version already holds its data, params, code.
+UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,30 @@ def model_exists(client, name: str) -> bool:
             return False
         raise
     return True
+
+
+def identical_version(client, name: str, lineage_tags: dict[str, str]):
+    """The newest version of ``name`` trained on the same data version, params hash and
+    clean code commit as ``lineage_tags``, or None. Without a clean commit the code cannot
+    be shown to be the same, so nothing counts as identical."""
+    commit = lineage_tags.get("git_commit", "unknown")
+    if commit == "unknown" or commit.endswith("-dirty") or not model_exists(client, name):
+        return None
+    keys = ("data_version", "params_hash", "git_commit")
+    versions = client.search_model_versions(f"name = '{name}'")
+    same = [
+        version
+        for version in versions
+        if all((version.tags or {}).get(key) == lineage_tags.get(key) for key in keys)
+    ]
+    return max(same, key=lambda version: int(version.version), default=None)
+
+
+def unchanged_reason(version) -> str:
+    """What a run that changed nothing says instead of registering a copy."""
+    tags = version.tags or {}
+    return (
+        f"version {version.version} already holds data {tags.get('data_version', '')[:12]}, "
+        f"params {tags.get('params_hash')} and code {tags.get('git_commit', '')[:12]}: "
+        "no new version registered, nothing to review"
+    )

@@ -132,10 +132,13 @@ def _run_retraining(**flow_kwargs) -> None:
     verdict = {True: "yes", False: "NO", None: "n/a (baseline disabled)"}[summary.beats_baseline]
     out.print(f"best model: {summary.best}   beats thesis baseline: {verdict}")
     out.print(f"data version (DVC md5): {summary.data_version}")
-    out.print(
-        f"registered credit-rating version {summary.registered_version}; "
-        f"gate decision: [bold]{summary.decision}[/]"
-    )
+    if summary.decision == "unchanged":
+        out.print("[bold]no new version[/]: this data, params and code are registered already")
+    else:
+        out.print(
+            f"registered credit-rating version {summary.registered_version}; "
+            f"gate decision: [bold]{summary.decision}[/]"
+        )
     for reason in summary.decision_reasons:
         out.print(f"  - {reason}", markup=False)
     _print_review_hint(summary.decision, "credit-rating", summary.registered_version)

@@ -184,3 +184,60 @@ def test_given_postgres_everywhere_when_retrained_then_registry_and_optuna_in_po
     # artifacts of a database-backed store stay under SENIM_HOME, never ./mlruns
     assert not Path("mlruns").exists() or Path.cwd() == Path(os.environ["SENIM_HOME"])
     assert (tmp_path / "home" / "mlartifacts").is_dir()
+
+
+def test_given_a_retraining_run_then_prefect_shows_its_comparison_decision_and_named_tasks(
+    trained_store,
+):
+    """A run says more than "Completed()": the table and the decision as artifacts, and
+    tasks named for what they do (tune-xgboost, not tune-bb6)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["credit-comparison", "credit-gate-decision"])
+                )
+            )
+            task_runs = await client.read_task_runs()
+        return artifacts, [run.name for run in task_runs]
+
+    artifacts, task_names = asyncio.run(read())
+
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert {"credit-comparison", "credit-gate-decision"} <= set(by_key)
+    assert "xgboost" in str(by_key["credit-comparison"].data)
+    assert "credit-rating version 1: promoted" in by_key["credit-gate-decision"].data
+    assert {"tune-xgboost", "tune-random_forest", "evaluate-xgboost", "register-and-gate"} <= set(
+        task_names
+    )
+
+
+def test_given_unchanged_data_params_and_code_when_retrained_then_no_copy_is_registered(
+    tmp_path, monkeypatch
+):
+    """The reported waste: the same inputs registered another version needing review."""
+    import subprocess
+
+    import sys
+
+    workspace = make_workspace(tmp_path, monkeypatch)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@senim.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    subprocess.run([dvc, "init", "-q"], cwd=workspace, check=True)  # as a clone has it
+    subprocess.run([*git, "add", "-A"], cwd=workspace, check=True)
+    subprocess.run([*git, "commit", "-qm", "workspace"], cwd=workspace, check=True)
+
+    first = _retrain()
+    again = _retrain()
+
+    assert first.decision == "promoted" and first.registered_version == "1"
+    assert again.decision == "unchanged" and again.registered_version == "1"
+    assert "no new version registered" in again.decision_reasons[0]
+    versions = _client().search_model_versions(f"name = '{MODEL}'")
+    assert [str(v.version) for v in versions] == ["1"]

@@ -19,7 +19,7 @@ GOOD = {
 def test_given_no_champion_and_thresholds_met_when_gated_then_promoted():
     decision = decide_promotion(GOOD, GATE, None)
     assert decision.passed and decision.label == "promoted"
-    assert any("first passing model" in r for r in decision.reasons)
+    assert any("no champion yet: nothing to compare against" in r for r in decision.reasons)
 
 
 def test_given_no_champion_and_low_macro_f1_when_gated_then_rejected_with_reason():

@@ -22,6 +22,11 @@ class FakeClient:
         assert (name, version) == ("credit-rating", "4")
         self.tags[key] = value
 
+    def get_model_version(self, name, version):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(tags=dict(self.tags))
+
 
 VERSION = RegisteredVersion("credit-rating", "4", "models:/credit-rating/4")
 
@@ -58,3 +63,14 @@ def test_given_card_only_when_logged_then_no_fairness_tags(tmp_path):
 def test_given_half_a_fairness_report_when_built_then_error_says_what_goes_together():
     with pytest.raises(ValueError, match="go together"):
         EvidenceFiles("# c\n", "<p>c</p>\n", fairness_markdown="| f |\n")
+
+
+def test_given_flagged_slices_when_logged_then_their_notes_join_the_gate_reasons(tmp_path):
+    client = FakeClient()
+    client.tags["gate.reasons"] = "macro_f1 0.41 >= 0.25: ok"
+    note = "fairness: Sector = Energy scores macro_f1 0.210, 0.200 below overall (40 rows; ...)"
+    evidence = EvidenceFiles("# c\n", "<p>c</p>\n", "| f |\n", '{"flagged": 1}\n', 1, (note,))
+
+    log_evidence(client, VERSION, "run-1", evidence, tmp_path)
+
+    assert client.tags["gate.reasons"].splitlines() == ["macro_f1 0.41 >= 0.25: ok", note]

@@ -54,6 +54,14 @@ def test_given_credit_retraining_then_version_has_evidence_tags_matching_logged_
     report = json.loads(fairness)
     assert int(tags["evidence.fairness.flagged"]) == report["flagged"]
     assert {s["column"] for s in report["slices"]} == {"Sector", "Rating Agency Name"}
+    # Flagged slices reach the gate's reasons (where a reviewer reads first) and the run's
+    # printed reasons, one line each.
+    flagged = [s for s in report["slices"] if s["flagged"]]
+    noted = [r for r in tags["gate.reasons"].splitlines() if r.startswith("fairness:")]
+    assert len(noted) == len(flagged)
+    assert noted == [
+        r for r in trained_store["summary"].decision_reasons if r.startswith("fairness:")
+    ]
 
 
 def test_given_credit_card_then_it_holds_the_runs_real_numbers(trained_store, tmp_path):
