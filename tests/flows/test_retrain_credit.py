@@ -222,7 +222,6 @@ def test_given_unchanged_data_params_and_code_when_retrained_then_no_copy_is_reg
 ):
     """The reported waste: the same inputs registered another version needing review."""
     import subprocess
-
     import sys
 
     workspace = make_workspace(tmp_path, monkeypatch)

@@ -122,9 +122,7 @@ def test_given_the_frame_of_applications_then_it_is_what_the_model_was_trained_o
     assert list(frame.columns) == list(model.feature_names_in_)
 
 
-def test_given_any_answer_when_scored_then_confidence_is_exactly_the_bands_probability(
-    model, apps
-):
+def test_given_any_answer_when_scored_then_confidence_is_exactly_the_bands_probability(model, apps):
     """Rounded once: never 0.936132 beside a probability of 0.936131 (the README says they
     are the same number)."""
     for result in scorer(model).score(apps):
