@@ -42,6 +42,7 @@ class Permission(StrEnum):
     TRIGGER_RETRAINING = "trigger_retraining"
     READ_AUDIT = "read_audit"
     READ_MODELS = "read_models"
+    READ_EDGE_HOSTS = "read_edge_hosts"
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(

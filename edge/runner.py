@@ -99,7 +99,7 @@ class EdgeRunner:
             self.sample_faces,
         )
         if not sync.start_from_disk():
-            log.info("no stored model: waiting for the server's")
+            log.info("no model stored on this host yet: asking the server for one")
         sync.check_once()
         if self.holder.current() is None:
             log.warning("no model in service yet: detecting faces only until one arrives")

@@ -38,7 +38,12 @@ from pipelines.credit.training_matrix import load_training_matrix
 from pipelines.credit.tuning import prepare_study_storage, run_baseline, tune_family
 from pipelines.credit.validate import ensure_valid, validate_credit_data
 from pipelines.release.promotion import apply_gate
-from pipelines.release.registry import UNCHANGED, identical_version, unchanged_reason
+from pipelines.release.registry import (
+    UNCHANGED,
+    describe_registration,
+    identical_version,
+    unchanged_reason,
+)
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import ConfigError, DataError
@@ -156,6 +161,15 @@ def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores,
     registered = credit_registry.register_best(client, comparison, run, lineage, params)
     decision = decide_promotion(comparison.best_evaluation.metrics, params.gate, champion)
     decision = apply_gate(client, registered, decision, params.review, stores.database_url)
+    best = comparison.best_evaluation.metrics
+    describe_registration(
+        client,
+        registered,
+        run.parent_run_id,
+        f"Best of {len(comparison.evaluations)} candidates: {comparison.best} (macro-F1 "
+        f"{best['macro_f1']:.3f}, company-grouped CV) on data {lineage.data_version[:12]}; "
+        f"gate: {decision.label}.",
+    )
     return run, registered, decision
 
 
@@ -369,14 +383,25 @@ def _unchanged_summary(
     )
 
 
+SUMMARY_METRICS = (
+    "macro_f1",
+    "balanced_accuracy",
+    "accuracy",
+    "within_one_band_accuracy",
+    "mean_abs_band_error",
+)
+
+
 def _write_metrics(comparison, out_dir: Path) -> None:
-    """DVC-readable metrics: the best candidate's and every candidate's macro-F1."""
-    best = comparison.best_evaluation
+    """DVC-readable metrics, narrow enough for ``dvc metrics show``: the best candidate's
+    headline metrics and each candidate's macro-F1 (the full table is comparison.csv)."""
+    best = finite_metrics(comparison.best_evaluation.metrics)
     payload = {
         "best": comparison.best,
-        "best_metrics": finite_metrics(best.metrics),
-        "candidates": {
-            name: finite_metrics(ev.metrics) for name, ev in comparison.evaluations.items()
+        **{name: best[name] for name in SUMMARY_METRICS if name in best},
+        "candidates_macro_f1": {
+            name: finite_metrics(ev.metrics).get("macro_f1")
+            for name, ev in comparison.evaluations.items()
         },
         "beats_thesis_baseline": comparison.beats_baseline,
     }

@@ -22,7 +22,7 @@ from flows.run_artifacts import publish_comparison, publish_decision
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import flatten_params, git_commit, lineage_for
 from pipelines.common.metric_values import metric_tag
-from pipelines.common.mlflow_store import check_reachable, mlflow_client
+from pipelines.common.mlflow_store import check_reachable, ensure_experiment, mlflow_client
 from pipelines.fer.evidence import fer_champion_facts, fer_evidence
 from pipelines.fer.gate import decide_fer_promotion
 from pipelines.fer.ingest import load_fer_source
@@ -42,7 +42,12 @@ from pipelines.fer.validate import (
 )
 from pipelines.release.evidence import log_evidence
 from pipelines.release.promotion import apply_gate
-from pipelines.release.registry import UNCHANGED, identical_version, unchanged_reason
+from pipelines.release.registry import (
+    UNCHANGED,
+    describe_registration,
+    identical_version,
+    unchanged_reason,
+)
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
 from senim.errors import DataError
@@ -216,6 +221,7 @@ def retrain_fer(
     )
     training_curves_figure(ours.history, artifacts / "training_curves.png", active.architecture)
     write_json(artifacts / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", _headline(metrics, baseline_metrics))
     # Any other held-out part given (PrivateTest, the official final test): reported, not
     # used for selection or the gate.
     held_out = cleaned.part("PrivateTest")
@@ -295,7 +301,11 @@ def retrain_fer(
             reports_dir=str(out_dir),
             device=ours.device,
         )
-    experiment_id = _experiment(client, params.fer.registry.experiment, stores)
+    experiment_id = ensure_experiment(
+        stores,
+        params.fer.registry.experiment,
+        "Seven-class facial emotion (FER2013) from 48x48 faces: one run per retraining.",
+    )
     scalar = _scalar_metrics(metrics, baseline_metrics, ours)
     for prefix, extra in (("private_test_", private_metrics), ("test_", test_metrics)):
         if extra is not None:
@@ -336,6 +346,14 @@ def retrain_fer(
     )
     decision = decide_fer_promotion(metrics, params.fer.gate, champion)
     decision = apply_gate(client, registered, decision, params.review, stores.database_url)
+    describe_registration(
+        client,
+        registered,
+        run.run_id,
+        f"{active.architecture} ({params.fer.training.profile} profile): {EVALUATION_USAGE} "
+        f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on data "
+        f"{data_version[:12]}; gate: {decision.label}.",
+    )
     say(f"{name} version {registered.version}: {decision.summary()}")
     rows = [{"model": active.architecture, **metrics}]
     if baseline_metrics is not None:
@@ -385,13 +403,6 @@ def retrain_fer(
     )
 
 
-def _experiment(client, name: str, stores: Stores) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=stores.artifact_root)
-
-
 def _fer_params(params: Params) -> dict[str, str]:
     flat = flatten_params(params)
     return {k: v for k, v in flat.items() if k.startswith("fer.")}
@@ -406,3 +417,14 @@ def _scalar_metrics(metrics: dict, baseline: dict | None, trained) -> dict[str, 
     keep["epochs_run"] = float(trained.epochs_run)
     keep["train_seconds"] = float(trained.seconds)
     return keep
+
+
+def _headline(metrics: dict, baseline: dict | None) -> dict[str, float]:
+    """What ``dvc metrics show`` lists (the full metrics are under artifacts/)."""
+    headline = {name: float(metrics[name]) for name in ("accuracy", "macro_f1")}
+    if baseline is not None:
+        headline.update(
+            baseline_accuracy=float(baseline["accuracy"]),
+            baseline_macro_f1=float(baseline["macro_f1"]),
+        )
+    return headline

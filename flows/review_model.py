@@ -14,7 +14,7 @@ re-checks every refusal before anything moves.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Literal
 from uuid import UUID
 
@@ -57,9 +57,14 @@ def review_model(
         f"{model} version {version} awaits review: "
         f"senim review approve|reject {model} {version} --comment ... --username ..."
     )
-    answer = pause_flow_run(
-        wait_for_input=ReviewInput, timeout=timeout_seconds, poll_interval=poll_seconds
-    )
+    marker = _waiting_marker(model, version)
+    _write_marker(marker, str(flow_run.get_id()))
+    try:
+        answer = pause_flow_run(
+            wait_for_input=ReviewInput, timeout=timeout_seconds, poll_interval=poll_seconds
+        )
+    finally:
+        marker.unlink(missing_ok=True)
     _verify_sign_in(answer, desk.review)
     reviewer = model_review.reviewer_from_database(desk.sessions, answer.reviewer_id)
     result = model_review.decide(
@@ -101,8 +106,67 @@ def _desk():
     return ReviewDesk(mlflow_client(stores), sessions, review, AuditLog(sessions))
 
 
-def find_paused_review(model: str, version: str) -> UUID | None:
-    """The paused ``review-model`` run waiting on this model version, if any."""
+def _waiting_marker(model: str, version: str):
+    """``SENIM_HOME/reviews/<model>@<version>.json`` while a run waits on that version: a
+    decision looks for a paused run only when one says it is waiting, so deciding costs no
+    Prefect API start-up when nobody waits (the common case, and a 30 s one on 2 cores)."""
+    from senim.environment import resolve_stores
+
+    return resolve_stores().home / "reviews" / f"{model}@{version}.json"
+
+
+def _write_marker(marker, flow_run_id: str) -> None:
+    import json
+
+    from prefect.settings import PREFECT_API_URL
+
+    from senim.atomic_files import write_text_atomically
+
+    payload = {"flow_run_id": flow_run_id, "api_url": PREFECT_API_URL.value()}
+    write_text_atomically(marker, json.dumps(payload))
+
+
+@dataclass(frozen=True)
+class PausedReview:
+    flow_run_id: UUID
+    api_url: str | None  # the Prefect API the waiting run uses (None: the configured one)
+
+
+def find_paused_review(model: str, version: str) -> PausedReview | None:
+    """The paused ``review-model`` run waiting on this model version, if any: looked up
+    on the Prefect API the waiting run uses (its marker says which), and not at all when
+    no run is waiting. A marker whose run is gone (its process ended) is removed."""
+    import json
+
+    marker = _waiting_marker(model, version)
+    try:
+        waiting = json.loads(marker.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    api_url = waiting.get("api_url")
+    try:
+        with _prefect_api(api_url):
+            run_id = _paused_run(model, version)
+    except StoreUnreachableError:
+        if api_url is None:
+            raise
+        marker.unlink(missing_ok=True)  # the waiting process (and its API) is gone
+        return None
+    return None if run_id is None else PausedReview(run_id, api_url)
+
+
+def _prefect_api(api_url: str | None):
+    """Use ``api_url`` for Prefect calls in this block (the waiting run's own API)."""
+    import contextlib
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if not api_url:
+        return contextlib.nullcontext()
+    return temporary_settings(updates={PREFECT_API_URL: api_url})
+
+
+def _paused_run(model: str, version: str) -> UUID | None:
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -133,16 +197,22 @@ def find_paused_review(model: str, version: str) -> UUID | None:
     return None
 
 
-def resume_review(flow_run_id: UUID, answer: ReviewInput, wait_seconds: float = 120.0) -> str:
+def resume_review(paused: PausedReview, answer: ReviewInput, wait_seconds: float = 120.0) -> str:
     """Resume the paused run with ``answer`` and wait for it to finish; its final message.
 
     Raises SenimError when the run fails (e.g. it re-checked and refused) or is still
     running after ``wait_seconds``.
     """
-    from prefect import get_client
     from prefect.flow_runs import resume_flow_run
 
-    resume_flow_run(flow_run_id, run_input=answer.model_dump())
+    with _prefect_api(paused.api_url):
+        resume_flow_run(paused.flow_run_id, run_input=answer.model_dump())
+        return _wait_for_end(paused.flow_run_id, wait_seconds)
+
+
+def _wait_for_end(flow_run_id: UUID, wait_seconds: float) -> str:
+    from prefect import get_client
+
     deadline = time.monotonic() + wait_seconds
     with get_client(sync_client=True) as client:
         while True:

@@ -308,6 +308,8 @@ class EmotionServiceParams(_Strict):
     min_face_pixels: int = Field(32, ge=8)  # smallest face side the detector looks for
     detector_scale_factor: float = Field(1.1, gt=1, le=2)  # Haar cascade image pyramid step
     detector_min_neighbors: int = Field(5, ge=1, le=50)  # higher: fewer, surer faces
+    # A camera host counts as online while its last heartbeat is at most this old.
+    edge_online_seconds: int = Field(120, ge=10, le=86400)
 
 
 class FairnessParams(_Strict):

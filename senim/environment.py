@@ -154,6 +154,8 @@ def prepare_home(stores: Stores) -> None:
     os.environ.setdefault(PREFECT_STARTUP_TIMEOUT_VARIABLE, str(PREFECT_STARTUP_TIMEOUT_SECONDS))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # No per-file download bars when a deploy copies a model's artifacts.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("BENTOML_HOME", str(stores.home / "bentoml"))

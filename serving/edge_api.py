@@ -53,14 +53,22 @@ from serving.edge_distribution import (
     EdgeModelNotFound,
 )
 from serving.edge_signing import EdgeSigningKey, signing_key_for
-from serving.edge_store import IdempotencyConflict, may_post_for, record_event, record_heartbeat
+from serving.edge_store import (
+    IdempotencyConflict,
+    host_overview,
+    may_post_for,
+    record_event,
+    record_heartbeat,
+)
 
 logger = logging.getLogger(__name__)
 
 # For the service's AuthMiddleware ``required``; first match wins, so put these before
 # any broader ``/v1/`` entry.
+HOSTS_PATH = "/v1/edge/hosts"
 EDGE_REQUIRED_PERMISSIONS: tuple[tuple[str, Permission], ...] = (
     ("/v1/edge/models/", Permission.PULL_EDGE_MODEL),
+    (HOSTS_PATH, Permission.READ_EDGE_HOSTS),
     (EVENTS_PATH, Permission.POST_EDGE_EVENTS),
     (HEARTBEAT_PATH, Permission.POST_EDGE_EVENTS),
 )
@@ -99,6 +107,12 @@ class EdgeBackend:
         self._signing_key = signing_key
         self._distribution = distribution
         self._lock = threading.Lock()
+
+    def online_seconds(self) -> int:
+        """``emotion_service.edge_online_seconds`` from the workspace's params."""
+        from senim.config import load_params
+
+        return load_params(self.stores.params_path).emotion_service.edge_online_seconds
 
     def signing_key(self) -> EdgeSigningKey:
         with self._lock:
@@ -207,6 +221,13 @@ def build_edge_app(
             return JSONResponse(
                 {"event_id": event.event_id, "status": stored.status}, status_code=status
             )
+
+    @app.get(HOSTS_PATH)
+    def get_hosts(request: Request) -> JSONResponse:
+        """The camera hosts: online or not, last heartbeat, model version, recent events."""
+        runtime, _ = caller(request, Permission.READ_EDGE_HOSTS)
+        online = backend.online_seconds()
+        return JSONResponse({"hosts": host_overview(runtime, online_seconds=online)})
 
     @app.post(HEARTBEAT_PATH)
     async def post_heartbeat(request: Request) -> Response:

@@ -125,3 +125,57 @@ def _insert(engine: sa.Engine, model: type) -> Any:
 
 def _engine(runtime: AuthRuntime) -> sa.Engine:
     return runtime.engine if runtime.engine is not None else runtime.sessions.kw["bind"]
+
+
+def host_overview(
+    runtime: AuthRuntime, *, online_seconds: int, recent: int = 5
+) -> list[dict[str, Any]]:
+    """Every camera host that has sent a heartbeat or an event: online or not, its last
+    heartbeat (model version, FPS, outbox), its event count in the last day and its last
+    ``recent`` events; most recently seen first."""
+    from datetime import timedelta
+
+    now = runtime.now()
+    day_ago = now - timedelta(days=1)
+    with runtime.sessions() as session:
+        hosts = {row.host_id: row for row in session.scalars(sa.select(EdgeHostRecord))}
+        event_hosts = set(session.scalars(sa.select(EdgeEventRecord.host_id).distinct()))
+        overview = []
+        for host_id in sorted(set(hosts) | event_hosts):
+            beat = hosts.get(host_id)
+            events = list(
+                session.scalars(
+                    sa.select(EdgeEventRecord)
+                    .where(EdgeEventRecord.host_id == host_id)
+                    .order_by(EdgeEventRecord.received_at.desc())
+                    .limit(recent)
+                )
+            )
+            last_day = session.scalar(
+                sa.select(sa.func.count()).where(
+                    EdgeEventRecord.host_id == host_id, EdgeEventRecord.received_at >= day_ago
+                )
+            )
+            seen = beat.last_seen_at if beat is not None else None
+            overview.append(
+                {
+                    "host_id": host_id,
+                    "online": seen is not None and (now - seen).total_seconds() <= online_seconds,
+                    "last_heartbeat_at": seen.isoformat() if seen else None,
+                    "model_version": beat.model_version if beat else None,
+                    "fps": beat.fps if beat else None,
+                    "outbox_depth": beat.outbox_depth if beat else None,
+                    "events_last_day": int(last_day or 0),
+                    "recent_events": [
+                        {
+                            "event_id": e.event_id,
+                            "received_at": e.received_at.isoformat(),
+                            "rule": e.event.get("rule"),
+                            "emotion": e.event.get("emotion"),
+                        }
+                        for e in events
+                    ],
+                }
+            )
+    overview.sort(key=lambda host: host["last_heartbeat_at"] or "", reverse=True)
+    return overview

@@ -27,6 +27,7 @@ ROUTES: tuple[str, ...] = (
     "/v1/edge/models/{model}/artifact/{version}",
     "/v1/edge/events",
     "/v1/edge/heartbeat",
+    "/v1/edge/hosts",
     "/auth/login",
     "/auth/register",
     "/auth/totp/enroll",

@@ -34,10 +34,23 @@ def check_reachable(stores: Stores) -> None:
         ) from exc
 
 
-def ensure_experiment(stores: Stores, name: str) -> str:
-    """Experiment id; the embedded store keeps artifacts under SENIM_HOME, not ./mlruns."""
+# MLflow 3 opens an experiment without a kind in its GenAI view (an empty Traces page).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
+def ensure_experiment(stores: Stores, name: str, description: str = "") -> str:
+    """Experiment id; the embedded store keeps artifacts under SENIM_HOME, not ./mlruns.
+    The experiment opens in MLflow's model-training view, with ``description`` as its note."""
     client = mlflow_client(stores)
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=stores.artifact_root)
+    if experiment is None:
+        experiment_id = client.create_experiment(name, artifact_location=stores.artifact_root)
+        tags: dict[str, str] = {}
+    else:
+        experiment_id, tags = experiment.experiment_id, dict(experiment.tags or {})
+    if tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    if description and "mlflow.note.content" not in tags:
+        client.set_experiment_tag(experiment_id, "mlflow.note.content", description)
+    return experiment_id

@@ -17,6 +17,7 @@ import pandas as pd
 from pipelines.credit.metrics import score_from_proba
 from pipelines.credit.rating_bands import BANDS
 from senim.atomic_files import write_csv_atomically
+from senim.config import ScoringParams
 from senim.errors import RegistryError
 
 # Best band first, as a credit officer reads them.
@@ -89,6 +90,23 @@ def predict_frame(
     out["score"] = predicted.scores
     out["model_version"] = loaded.version
     return out.loc[:, list(OUTPUT_COLUMNS)]
+
+
+def officer_rows(
+    predictions: pd.DataFrame, identifiers: pd.DataFrame, scoring: ScoringParams
+) -> pd.DataFrame:
+    """What ``senim credit predict`` writes: the rows' identifiers (Name, Symbol where
+    given), the predictions, and the decision next to the score (the service's rule)."""
+    from pipelines.credit.decision import decide
+
+    rows = pd.concat([identifiers.reset_index(drop=True), predictions.reset_index(drop=True)],
+                     axis=1)  # fmt: skip
+    rows.insert(
+        rows.columns.get_loc("score") + 1,
+        "decision",
+        [decide(float(score), scoring) for score in rows["score"]],
+    )
+    return rows
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 
 from pipelines.common.lineage import Lineage
 from pipelines.common.metric_values import finite_metrics, metric_tag, tag_decimals
+from pipelines.credit.card import HEADLINE_METRICS
 from pipelines.credit.evaluation import Comparison
 from pipelines.credit.gate import ChampionEvidence
 from pipelines.credit.tracking import RetrainingRun
@@ -30,7 +31,13 @@ def register_best(
         "selection_metric": comparison.selection_metric,
         "gate.decision": "pending",
         TRAINED_BY: trained_by(),
-        **{f"cv.{k}": metric_tag(v) for k, v in finite_metrics(best.metrics).items()},
+        # The headline metrics only (the gate and the card read them); every metric is on
+        # the run, so the version page stays short enough to read.
+        **{
+            f"cv.{k}": metric_tag(v)
+            for k, v in finite_metrics(best.metrics).items()
+            if k in HEADLINE_METRICS
+        },
     }
     if comparison.beats_baseline is not None:
         tags["beats_thesis_baseline"] = str(comparison.beats_baseline).lower()

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines.credit.schema import ALL_COLUMNS, DATE, FEATURE_COLUMNS, NAME, RATIO_COLUMNS
+from pipelines.credit.schema import (
+    ALL_COLUMNS,
+    DATE,
+    FEATURE_COLUMNS,
+    NAME,
+    RATIO_COLUMNS,
+    SYMBOL,
+)
 from senim.errors import ConfigError, DataError, StoreUnreachableError
 
 _MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
@@ -51,6 +58,18 @@ def read_scoring_csv(path: str | Path) -> pd.DataFrame:
                 f"{where(infinite[:_MAX_EXAMPLES])}" + _more(len(infinite))
             )
     return features
+
+
+def read_scoring_identifiers(path: str | Path) -> pd.DataFrame:
+    """``Name`` and ``Symbol`` of each application in input order, where the file has
+    them (either spelling); no columns when it has neither."""
+    frame, _ = _read_csv_records(Path(path))
+    by_key = {_key(column): column for column in frame.columns}
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    for column in (NAME, SYMBOL):
+        if _key(column) in by_key:
+            out[column] = frame[by_key[_key(column)]].reset_index(drop=True).map(_to_text)
+    return out
 
 
 def _read_csv_records(path: Path) -> tuple[pd.DataFrame, Callable[[Sequence[int]], str]]:

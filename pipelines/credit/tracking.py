@@ -42,7 +42,12 @@ def log_retraining(
     import mlflow
 
     mlflow_client(stores)
-    experiment_id = ensure_experiment(stores, params.registry.experiment)
+    experiment_id = ensure_experiment(
+        stores,
+        params.registry.experiment,
+        "Corporate credit rating bands from financial ratios: one parent run per retraining, "
+        "a nested run per candidate.",
+    )
     candidate_runs: dict[str, str] = {}
     with mlflow.start_run(experiment_id=experiment_id, run_name="retrain-credit") as parent:
         mlflow.set_tags({**lineage.tags(), "senim.job": "retrain-credit", "best": comparison.best})

@@ -166,56 +166,55 @@ def tune_family(
         if pruning
         else optuna.pruners.NopPruner()
     )
-    verbosity = optuna.logging.get_verbosity()
+    # Senim reports trials itself; Optuna's own line per trial stays off. Set for good, not
+    # restored: families tune in parallel threads, and a restore by the first to finish
+    # turned the lines back on for the others.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            direction="maximize",
-            pruner=pruner,
-            load_if_exists=storage is not None,
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        pruner=pruner,
+        load_if_exists=storage is not None,
+    )
+    study.sampler = optuna.samplers.TPESampler(
+        seed=_sampler_seed(seed, study, shared=storage is not None)
+    )
+    best_here: dict[int, tuple[np.ndarray, list[float]]] = {}  # this process's best trial
+
+    def objective(trial: optuna.Trial) -> float:
+        hyperparams = suggest_hyperparams(family, trial)
+        trial.set_user_attr(_HYPERPARAMS_ATTR, hyperparams)
+
+        def report(number: int, running_mean: float) -> None:
+            trial.report(running_mean, step=number)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        proba, scores = oof_probabilities(
+            family,
+            hyperparams,
+            X,
+            y,
+            folds,
+            knn_neighbors=knn_neighbors,
+            smote_k=smote_k,
+            seed=seed,
+            on_fold=report if pruning else None,
         )
-        study.sampler = optuna.samplers.TPESampler(
-            seed=_sampler_seed(seed, study, shared=storage is not None)
-        )
-        best_here: dict[int, tuple[np.ndarray, list[float]]] = {}  # this process's best trial
+        value = float(np.mean(scores))
+        if all(value > np.mean(kept) for _, kept in best_here.values()):
+            best_here.clear()
+            best_here[trial.number] = (proba, scores)
+        return value
 
-        def objective(trial: optuna.Trial) -> float:
-            hyperparams = suggest_hyperparams(family, trial)
-            trial.set_user_attr(_HYPERPARAMS_ATTR, hyperparams)
+    def progress(_: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        # a pruned trial carries its last intermediate value; callers want None
+        if on_trial is not None:
+            complete = frozen.state == optuna.trial.TrialState.COMPLETE
+            on_trial(frozen.number, frozen.value if complete else None)
 
-            def report(number: int, running_mean: float) -> None:
-                trial.report(running_mean, step=number)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-
-            proba, scores = oof_probabilities(
-                family,
-                hyperparams,
-                X,
-                y,
-                folds,
-                knn_neighbors=knn_neighbors,
-                smote_k=smote_k,
-                seed=seed,
-                on_fold=report if pruning else None,
-            )
-            value = float(np.mean(scores))
-            if all(value > np.mean(kept) for _, kept in best_here.values()):
-                best_here.clear()
-                best_here[trial.number] = (proba, scores)
-            return value
-
-        def progress(_: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-            # a pruned trial carries its last intermediate value; callers want None
-            if on_trial is not None:
-                complete = frozen.state == optuna.trial.TrialState.COMPLETE
-                on_trial(frozen.number, frozen.value if complete else None)
-
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
 
     try:
         best = study.best_trial

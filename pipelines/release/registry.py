@@ -90,3 +90,20 @@ def unchanged_reason(version) -> str:
         f"params {tags.get('params_hash')} and code {tags.get('git_commit', '')[:12]}: "
         "no new version registered, nothing to review"
     )
+
+
+def describe_registration(client, registered: RegisteredVersion, run_id: str, summary: str) -> None:
+    """Link a registration both ways in the MLflow UI: the run's note names the version,
+    the version's description the run (MLflow shows neither link by itself)."""
+    version_link = f"#/models/{registered.name}/versions/{registered.version}"
+    client.set_tag(
+        run_id,
+        "mlflow.note.content",
+        f"{summary}\n\nRegistered as [{registered.name} version {registered.version}]"
+        f"({version_link}).",
+    )
+    client.update_model_version(
+        registered.name,
+        registered.version,
+        description=f"{summary} Trained in run {run_id}; its evidence/ holds the model card.",
+    )

@@ -18,10 +18,14 @@ from rich.console import Console
 from senim.errors import DataError, SenimError
 
 app = typer.Typer(
-    help="Senim: retrain, validate, register and serve credit-rating models.",
+    help="Senim: data to production for credit-rating and emotion-recognition models: "
+    "version and validate the data, train and compare, register, review, deploy and serve, "
+    "and hand the emotion model to camera hosts.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Markdown joins a docstring's wrapped lines into paragraphs that fit the terminal.
+    rich_markup_mode="markdown",
 )
 credit_app = typer.Typer(
     help="Credit-rating models: train, predict, synthetic data.", no_args_is_help=True
@@ -43,6 +47,8 @@ app.add_typer(stage_app, name="stage")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(serve_app, name="serve")
 app.add_typer(fer_app, name="fer")
+edge_app = typer.Typer(help="Camera hosts as the server sees them.", no_args_is_help=True)
+app.add_typer(edge_app, name="edge")
 
 
 def _register_auth_commands() -> None:
@@ -85,10 +91,24 @@ ParamsOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"senim {version('senim')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tracebacks and Prefect logs.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     _state["verbose"] = verbose
@@ -102,6 +122,10 @@ def _prepare():
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
         logging.getLogger("mlflow").setLevel(logging.ERROR)
+        if sys.stderr.isatty():  # a person is reading: native libraries' chatter off
+            from senim.native_noise import filter_native_stderr
+
+            filter_native_stderr()
     stores = resolve_stores()
     prepare_home(stores)
     return stores
@@ -228,21 +252,30 @@ def credit_predict(
 ) -> None:
     """Score a CSV: one output row per input row, in the same order.
 
-    Input needs the 25 financial ratios and Sector; Rating, Name and any other columns are
-    ignored, and empty ratio cells are imputed. Output columns: rating_band (A+, A, BBB,
-    BB, B, Junk), band_code (5..0), p_A+ .. p_Junk, score (0-100 = 100 x expected band
-    code / 5: 0 is certainly Junk, 100 certainly A+) and model_version (the registry
-    version the alias resolved to).
+    Input needs the 25 financial ratios and Sector; Name and Symbol are carried over,
+    Rating and any other columns are ignored, and empty ratio cells are imputed. Output
+    columns: Name, Symbol (when given), rating_band (A+, A, BBB, BB, B, Junk), band_code
+    (5..0), p_A+ .. p_Junk, score (0-100 = 100 x expected band code / 5: 0 is certainly
+    Junk, 100 certainly A+), decision (approve / review / reject, as the service decides)
+    and model_version (the registry version the alias resolved to).
     """
     stores = _prepare()
     from pipelines.common.mlflow_store import check_reachable, mlflow_client
-    from pipelines.credit.predict import load_model, predict_frame, write_predictions
-    from pipelines.credit.sources import read_scoring_csv
+    from pipelines.credit.predict import (
+        load_model,
+        officer_rows,
+        predict_frame,
+        write_predictions,
+    )
+    from pipelines.credit.sources import read_scoring_csv, read_scoring_identifiers
+    from senim.config import load_params
 
     features = read_scoring_csv(input)
+    identifiers = read_scoring_identifiers(input)
+    scoring = load_params(stores.params_path).scoring
     check_reachable(stores)
     loaded = load_model(mlflow_client(stores), model_uri)
-    write_predictions(predict_frame(loaded, features), output)
+    write_predictions(officer_rows(predict_frame(loaded, features), identifiers, scoring), output)
     out.print(f"wrote {len(features)} predictions from {loaded.uri} to {output}")
 
 
@@ -373,7 +406,44 @@ def stage_fer_validate(
     if not result.success:
         err.print(result.report(), markup=False, highlight=False)
     ensure_fer_valid(result)
-    out.print(f"FER validation passed: {result.headline()}")
+    out.print(result.headline())
+
+
+@edge_app.command("hosts")
+def edge_hosts() -> None:
+    """Every camera host: online or not, last heartbeat, model version, FPS, outbox,
+    events in the last day and the latest one (host access is admin)."""
+    stores = _prepare()
+    from auth.runtime import AuthRuntime
+    from senim.config import load_params
+    from serving.edge_store import host_overview
+
+    online_seconds = load_params(stores.params_path).emotion_service.edge_online_seconds
+    runtime = AuthRuntime.from_environment()
+    try:
+        hosts = host_overview(runtime, online_seconds=online_seconds)
+    finally:
+        runtime.close()
+    if not hosts:
+        out.print("no camera host has reported yet (senim keys create --role edge_device ...)")
+        return
+    from rich.table import Table
+
+    table = Table("host", "state", "last heartbeat (UTC)", "model", "fps", "outbox",
+                  "events 24 h", "latest event", box=None)  # fmt: skip
+    for host in hosts:
+        latest = host["recent_events"][0] if host["recent_events"] else None
+        table.add_row(
+            host["host_id"],
+            "online" if host["online"] else "offline",
+            (host["last_heartbeat_at"] or "-")[:19].replace("T", " "),
+            host["model_version"] or "-",
+            "-" if host["fps"] is None else f"{host['fps']:.1f}",
+            "-" if host["outbox_depth"] is None else str(host["outbox_depth"]),
+            str(host["events_last_day"]),
+            f"{latest['rule']} ({latest['emotion']})" if latest else "-",
+        )
+    out.print(table)
 
 
 AliasOption = Annotated[str, typer.Option("--alias", help="Registry alias to deploy.")]
@@ -681,9 +751,33 @@ def info() -> None:
         out.print(f"{field:<15} {value}", markup=False, highlight=False)
 
 
+def _command():
+    """The click command tree, with flags shown as flags (no ``<bool>`` type column)."""
+    command = typer.main.get_command(app)
+
+    def quiet(node) -> None:
+        for param in node.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        made = node.get_help_option  # --help is made per call; quiet it there too
+
+        def help_option(ctx, made=made):
+            option = made(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        node.get_help_option = help_option
+        for child in getattr(node, "commands", {}).values():
+            quiet(child)
+
+    quiet(command)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv)
+        _command()(args=argv, prog_name="senim")
     except SenimError as exc:
         if _state["verbose"]:
             err.print_exception()

@@ -91,7 +91,9 @@ def _decide(decision: str, model: str, version: str, comment: str, username: str
                 access_token=reviewer.access_token or "",
             )
             resume_review(paused, answer)
-            out.print(f"resumed review flow run {paused}", markup=False, highlight=False)
+            out.print(
+                f"resumed review flow run {paused.flow_run_id}", markup=False, highlight=False
+            )
         else:
             model_review.decide(desk, reviewer, decision, model, version, comment)
         tags = desk.client.get_model_version(model, version).tags or {}
@@ -179,15 +181,31 @@ def models_history(model: ModelArg) -> None:
         from senim.errors import RegistryError
 
         raise RegistryError(f"no alias history for {model!r} (no gate or review has moved it)")
-    table = Table("when (UTC)", "alias", "from", "to", "action", "who", "why")
+    names = _usernames(sessions, {move.actor for move in moves})
+    # Narrow columns that never wrap, and the reason last, folded: fits 80 columns.
+    table = Table(box=None, pad_edge=False)
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("move", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("who", no_wrap=True, max_width=16)
+    table.add_column("why", overflow="fold", ratio=1)
     for move in moves:
         table.add_row(
-            move.at.isoformat(timespec="seconds") if move.at else "-",
-            move.alias,
-            move.from_version or "-",
-            move.to_version or "-",
+            move.at.strftime("%Y-%m-%d %H:%M") if move.at else "-",
+            f"{move.alias} {move.from_version or '-'}→{move.to_version or '-'}",
             move.action,
-            move.actor,
+            names.get(move.actor, move.actor),
             move.reason,
         )
     out.print(table)
+
+
+def _usernames(sessions, actors: set[str]) -> dict[str, str]:
+    """Usernames for the actors that are user ids (reviewers); others stay as they are."""
+    import sqlalchemy as sa
+
+    from auth.models import User
+
+    with sessions() as session:
+        rows = session.execute(sa.select(User.id, User.username).where(User.id.in_(actors)))
+        return {user_id: username for user_id, username in rows}

@@ -31,6 +31,7 @@ EXPECTED: dict[str, set[str]] = {
         "trigger_retraining",
         "read_audit",
         "read_models",
+        "read_edge_hosts",
     },
     "ml_engineer": {
         "score",

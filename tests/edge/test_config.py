@@ -98,3 +98,24 @@ def test_given_bad_config_when_loaded_then_error_names_file_and_field(tmp_path, 
 def test_given_missing_config_file_when_loaded_then_error_names_it(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_given_the_readme_rules_example_when_loaded_on_a_fresh_host_then_it_is_valid(
+    tmp_path, monkeypatch
+):
+    """The README's rules.yaml runs as written, with no token variables set."""
+    import re
+    from pathlib import Path
+
+    from edge.config import load_config
+
+    monkeypatch.delenv("SENIM_TELEGRAM_TOKEN", raising=False)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"\(`rules\.yaml`\).*?```yaml\n(.*?)```", readme, re.S)
+    assert block, "the README lost its rules.yaml example"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("\n".join(line[3:] for line in block.group(1).splitlines()))
+
+    config = load_config(rules)
+
+    assert [rule.name for rule in config.rules] == ["sad-or-fear"]

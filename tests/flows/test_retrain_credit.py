@@ -111,8 +111,13 @@ def test_given_champion_when_predict_cli_then_one_row_per_input_in_order(trained
     assert exit_info.value.code in (0, None)
 
     scored = pd.read_csv(output)
-    assert list(scored.columns) == list(OUTPUT_COLUMNS)
+    # the rows' identifiers, then the predictions with the decision beside the score
+    expected = ["Name", "Symbol", *OUTPUT_COLUMNS]
+    expected.insert(expected.index("score") + 1, "decision")
+    assert list(scored.columns) == expected
     assert len(scored) == len(applications)
+    assert list(scored["Name"]) == list(applications["Name"])
+    assert set(scored["decision"]) <= {"approve", "review", "reject"}
     assert set(scored["rating_band"]) <= {"A+", "A", "BBB", "BB", "B", "Junk"}
     assert scored[list(PROBABILITY_COLUMNS)].sum(axis=1).round(4).eq(1).all()
     assert scored["score"].between(0, 100).all()
@@ -208,10 +213,11 @@ def test_given_a_retraining_run_then_prefect_shows_its_comparison_decision_and_n
 
     artifacts, task_names = asyncio.run(read())
 
-    by_key = {artifact.key: artifact for artifact in artifacts}
-    assert {"credit-comparison", "credit-gate-decision"} <= set(by_key)
-    assert "xgboost" in str(by_key["credit-comparison"].data)
-    assert "credit-rating version 1: promoted" in by_key["credit-gate-decision"].data
+    keys = {artifact.key for artifact in artifacts}
+    assert {"credit-comparison", "credit-gate-decision"} <= keys
+    assert any("xgboost" in str(a.data) for a in artifacts if a.key == "credit-comparison")
+    decisions = [a.data for a in artifacts if a.key == "credit-gate-decision"]
+    assert any("credit-rating version 1: promoted" in text for text in decisions)
     assert {"tune-xgboost", "tune-random_forest", "evaluate-xgboost", "register-and-gate"} <= set(
         task_names
     )
@@ -240,3 +246,20 @@ def test_given_unchanged_data_params_and_code_when_retrained_then_no_copy_is_reg
     assert "no new version registered" in again.decision_reasons[0]
     versions = _client().search_model_versions(f"name = '{MODEL}'")
     assert [str(v.version) for v in versions] == ["1"]
+
+
+def test_given_a_retraining_then_the_mlflow_ui_opens_on_models_with_links_and_short_tags(
+    trained_store,
+):
+    client = _client()
+    experiment = client.get_experiment_by_name("credit-rating")
+    version = client.get_model_version(MODEL, "1")
+    parent = client.get_run(version.tags["parent_run_id"])
+
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # not GenAI
+    assert f"#/models/{MODEL}/versions/1" in parent.data.tags["mlflow.note.content"]
+    assert "model card" in version.description and version.tags["parent_run_id"]
+    assert sorted(k for k in version.tags if k.startswith("cv.")) == [
+        "cv.accuracy", "cv.balanced_accuracy", "cv.macro_f1", "cv.mean_abs_band_error",
+        "cv.within_one_band_accuracy",
+    ]  # fmt: skip

@@ -26,9 +26,9 @@ def _wait_for_paused_run(version: str, thread: threading.Thread, limit_s: float 
 
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and thread.is_alive():
-        run_id = find_paused_review(MODEL, version)
-        if run_id is not None:
-            return run_id
+        paused = find_paused_review(MODEL, version)
+        if paused is not None:
+            return paused.flow_run_id
         time.sleep(0.5)
     pytest.fail("the review-model flow never paused")
 
@@ -116,3 +116,27 @@ def test_given_a_version_not_awaiting_review_when_the_flow_starts_then_it_refuse
 
     with pytest.raises(ReviewRefused, match="failed the automatic gate"):
         review_model(MODEL, version, timeout_seconds=5, poll_seconds=1)
+
+
+def test_given_no_review_flow_waiting_when_deciding_then_no_prefect_api_is_started(
+    tmp_path, monkeypatch, capsys
+):
+    """A decision takes seconds: with no run waiting (no marker), Prefect is not asked."""
+    import flows.review_model as review_flow
+    from senim.cli.app import main
+
+    review_workspace(tmp_path, monkeypatch)
+    monkeypatch.setenv("SENIM_REVIEW_PASSWORD", PASSWORD)
+    alice = make_person("alice", ["reviewer"])
+    version, _ = register_version()
+
+    def no_prefect(*_args, **_kwargs):
+        raise AssertionError("the Prefect API was consulted with no review waiting")
+
+    monkeypatch.setattr(review_flow, "_paused_run", no_prefect)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["review", "approve", MODEL, version, "--comment", "direct",
+              "--username", "alice", "--totp", alice.code()])  # fmt: skip
+
+    assert (exit_info.value.code or 0) == 0, capsys.readouterr().err
+    assert registry_state()["aliases"] == {"champion": version}

@@ -93,7 +93,7 @@ def test_given_prefect_api_never_starts_when_a_command_runs_then_one_line_names_
     def prefect_times_out(**_):
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(senim.cli.app, "app", prefect_times_out)
+    monkeypatch.setattr(senim.cli.app, "_command", lambda: prefect_times_out)
     code, _, err = run_senim(["run"], capsys)
     assert code == 4
     assert err.count("\n") == 1 and PREFECT_STARTUP_TIMEOUT_VARIABLE in err

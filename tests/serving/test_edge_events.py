@@ -314,3 +314,26 @@ def test_given_the_lazy_app_mounted_under_a_prefix_when_a_heartbeat_arrives_then
     response = client.post(HEARTBEAT_PATH, json=_heartbeat(), headers=edge_key)
 
     assert response.status_code == 204
+
+
+def test_given_hosts_that_reported_when_an_admin_lists_them_then_state_model_and_events(
+    harness, client, edge_key
+):
+    """The server-side view of the fleet (issue 15): GET /v1/edge/hosts, admins only."""
+    admin = harness.enrolled_admin()
+    assert client.post(HEARTBEAT_PATH, json=_heartbeat(), headers=edge_key).status_code == 204
+    assert _post_event(client, edge_key, _event()).status_code == 201
+
+    listed = client.get("/v1/edge/hosts", headers=admin.auth)
+    refused = client.get("/v1/edge/hosts", headers=edge_key)
+
+    assert listed.status_code == 200, listed.text
+    (host,) = listed.json()["hosts"]
+    assert host["host_id"] == HOST and host["online"] is True
+    assert host["model_version"] == _heartbeat()["model_version"]
+    assert host["events_last_day"] == 1 and len(host["recent_events"]) == 1
+    assert refused.status_code == 403
+    harness.clock.advance(seconds=3600)
+    harness.sign_in(admin)  # the first access token has expired meanwhile
+    (later,) = client.get("/v1/edge/hosts", headers=admin.auth).json()["hosts"]
+    assert later["online"] is False  # no heartbeat for an hour: offline

@@ -122,3 +122,28 @@ def test_given_an_enrolled_host_when_enrolled_again_then_refused_unless_re_enrol
     assert replaced[0] == 0
     listing = _senim(["keys", "list"], capsys, monkeypatch)[1]
     assert listing.count("cam-2") == 2  # the old key is listed, revoked
+
+
+def test_given_a_host_that_beat_when_listing_hosts_on_the_cli_then_it_is_online(
+    senim_home, capsys, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from auth.runtime import AuthRuntime
+    from edge.protocol import Heartbeat
+    from serving.edge_store import record_heartbeat
+
+    empty = _senim(["edge", "hosts"], capsys, monkeypatch)
+    runtime = AuthRuntime.from_environment()
+    try:
+        beat = Heartbeat(host_id="cam-lobby", model_version="3", fps=24.5, outbox_depth=2,
+                         uptime_seconds=60.0, sent_at=datetime.now(UTC).isoformat())  # fmt: skip
+        record_heartbeat(runtime, beat, "key:abc")
+    finally:
+        runtime.close()
+    code, out, err = _senim(["edge", "hosts"], capsys, monkeypatch)
+
+    assert empty[0] == 0 and "no camera host" in empty[1]
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if "cam-lobby" in line)
+    assert "online" in line and "24.5" in line
