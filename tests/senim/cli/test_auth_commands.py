@@ -200,3 +200,15 @@ def test_given_a_reviewer_when_an_admin_invites_them_then_they_enrol_2fa_from_th
     listing = _senim(["users", "list"], capsys, monkeypatch)[1]
     bob = next(line for line in listing.splitlines() if "bob-reviewer" in line)
     assert "yes" in bob.lower() or "✓" in bob
+
+
+def test_given_key_files_where_the_readme_once_wrote_them_then_git_and_docker_ignore_them():
+    """A `docker build` after following the README must not bake API keys into the image."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    for name in ("svc.key", "cam-lobby.key", "deploy/hosts/cam-2.key"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=root, check=False)
+        assert ignored.returncode == 0, f"git would commit {name}"
+    assert "*.key" in (root / ".dockerignore").read_text().split()
