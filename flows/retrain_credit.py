@@ -29,13 +29,23 @@ from pipelines.common.lineage import git_commit, lineage_for
 from pipelines.common.metric_values import finite_metrics
 from pipelines.common.mlflow_store import check_reachable, mlflow_client
 from pipelines.credit import registry as credit_registry
-from pipelines.credit.evaluation import BASELINE_NAME, compare_candidates, evaluate_candidate
+from pipelines.credit.evaluation import (
+    BASELINE_NAME,
+    calibrate_selected,
+    compare_candidates,
+    evaluate_candidate,
+)
 from pipelines.credit.gate import decide_promotion
 from pipelines.credit.grouped_cv import folds_fingerprint, grouped_folds
 from pipelines.credit.ingest import ingest
 from pipelines.credit.tracking import log_retraining, save_model_copy
 from pipelines.credit.training_matrix import load_training_matrix
-from pipelines.credit.tuning import prepare_study_storage, run_baseline, tune_family
+from pipelines.credit.tuning import (
+    CandidateSettings,
+    prepare_study_storage,
+    run_baseline,
+    tune_family,
+)
 from pipelines.credit.validate import ensure_valid, validate_credit_data
 from pipelines.release.promotion import apply_gate
 from pipelines.release.registry import (
@@ -118,9 +128,7 @@ def tune(family: str, matrix, folds, params: Params, storage: str | None, study_
         matrix.bands,
         folds,
         n_trials=n_trials,
-        seed=params.tuning.seed,
-        knn_neighbors=params.features.knn_neighbors,
-        smote_k=params.smote.k_neighbors,
+        settings=CandidateSettings.from_params(params),
         storage=storage,
         study_name=study_name,
         pruning=params.tuning.pruning,
@@ -136,30 +144,59 @@ def thesis_baseline(matrix, folds, params: Params):
         matrix.bands,
         folds,
         baseline_params=params.baseline,
-        knn_neighbors=params.features.knn_neighbors,
-        smote_k=params.smote.k_neighbors,
-        seed=params.tuning.seed,
+        settings=CandidateSettings.from_params(params),
     )
 
 
 @task(cache_policy=NO_CACHE, task_run_name="evaluate-{result.family}")
-def evaluate(result, matrix, params: Params, out_dir: Path):
-    return evaluate_candidate(result, matrix, params, out_dir)
+def evaluate(result, matrix, folds, params: Params, out_dir: Path):
+    return evaluate_candidate(result, matrix, params, out_dir, folds)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="calibrate-selected")
+def calibrate(comparison, matrix, folds, params: Params, out_dir: Path):
+    return calibrate_selected(comparison, matrix, folds, params, out_dir)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="check-model-behaviour")
+def check_model_behaviour(comparison, matrix, params: Params):
+    """Invariance, directional expectations and clear cases on the model to register."""
+    from pipelines.credit.behaviour import check_behaviour
+
+    if not params.behaviour.enabled:
+        return None
+    return check_behaviour(
+        comparison.best_evaluation.fitted,
+        matrix.features,
+        matrix.bands,
+        params.behaviour,
+        default_agency=params.scoring.default_rating_agency,
+        seed=params.tuning.seed,
+    )
 
 
 @task(cache_policy=NO_CACHE, task_run_name="register-and-gate")
-def register_and_gate(comparison, matrix, folds, params: Params, stores: Stores, lineage, docs_dir):
+def register_and_gate(
+    comparison, matrix, folds, params: Params, stores: Stores, lineage, docs_dir, behaviour
+):
     run = log_retraining(
         comparison, matrix, params=params, stores=stores, lineage=lineage, docs_dir=docs_dir
     )
     client = mlflow_client(stores)
+    if behaviour is not None:
+        for kind in ("md", "json"):
+            path = Path(comparison.files["csv"]).with_name(f"behaviour.{kind}")
+            if path.is_file():
+                client.log_artifact(run.candidate_run_ids[comparison.best], str(path), "behaviour")
     name = params.registry.model_name
     # The champion is read before registering so the new version never competes with itself.
     champion = credit_registry.champion_evidence(
         client, name, matrix, folds, comparison.folds_fingerprint, params
     )
     registered = credit_registry.register_best(client, comparison, run, lineage, params)
-    decision = decide_promotion(comparison.best_evaluation.metrics, params.gate, champion)
+    decision = decide_promotion(
+        comparison.best_evaluation.metrics, params.gate, champion, behaviour
+    )
     decision = apply_gate(client, registered, decision, params.review, stores.database_url)
     best = comparison.best_evaluation.metrics
     describe_registration(
@@ -184,7 +221,6 @@ def read_champion(params: Params, stores: Stores, fingerprint: str):
 @task(cache_policy=NO_CACHE, task_run_name="log-credit-evidence")
 def log_credit_evidence(
     comparison,
-    result,
     matrix,
     folds,
     snapshot_path: Path,
@@ -209,7 +245,6 @@ def log_credit_evidence(
         version=registered.version,
         run_id=run_id,
         evaluation=comparison.best_evaluation,
-        oof_proba=result.oof_proba,
         frame=read_credit_csv(snapshot_path),
         bands=matrix.bands,
         folds=folds,
@@ -295,7 +330,7 @@ def retrain_credit(
     results = {name: future.result() for name, future in futures.items()}
     say("evaluating candidates on out-of-fold predictions")
     evaluations = {
-        name: evaluate(result, matrix, params, out_dir / "candidates")
+        name: evaluate(result, matrix, folds, params, out_dir / "candidates")
         for name, result in results.items()
     }
     comparison = compare_candidates(
@@ -304,6 +339,9 @@ def retrain_credit(
         folds_fingerprint=fingerprint,
         out_dir=out_dir,
     )
+    if params.calibration.enabled:
+        say(f"calibrating {comparison.best}'s probabilities inside the grouped folds")
+        comparison = calibrate(comparison, matrix, folds, params, out_dir)
     _write_metrics(comparison, out_dir)
     save_model_copy(comparison.best_evaluation, matrix, out_dir / "model")
     lineage = lineage_for(
@@ -317,8 +355,12 @@ def retrain_credit(
     if same is not None:
         return _unchanged_summary(same, comparison, data_version, snapshot_path, out_dir, stores)
     champion_before = read_champion.with_options(**retry)(params, stores, fingerprint)
+    say(f"checking {comparison.best}'s behaviour (invariance, direction, clear cases)")
+    behaviour = check_model_behaviour(comparison, matrix, params)
+    if behaviour is not None:
+        _write_behaviour(behaviour, out_dir)
     run, registered, decision = register_and_gate(
-        comparison, matrix, folds, params, stores, lineage, docs_dir
+        comparison, matrix, folds, params, stores, lineage, docs_dir, behaviour
     )
     publish_comparison(
         "credit-comparison",
@@ -332,7 +374,6 @@ def retrain_credit(
     say(f"logging the model card and fairness report of version {registered.version}")
     notes = log_credit_evidence(
         comparison,
-        results[comparison.best],
         matrix,
         folds,
         snapshot_path,
@@ -390,6 +431,12 @@ SUMMARY_METRICS = (
     "within_one_band_accuracy",
     "mean_abs_band_error",
 )
+
+
+def _write_behaviour(behaviour, out_dir: Path) -> None:
+    """behaviour.md and behaviour.json beside the comparison (logged with it to MLflow)."""
+    (out_dir / "behaviour.md").write_text(behaviour.to_markdown())
+    (out_dir / "behaviour.json").write_text(behaviour.to_json())
 
 
 def _write_metrics(comparison, out_dir: Path) -> None:

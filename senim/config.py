@@ -56,8 +56,39 @@ class ValidationParams(_Strict):
     max_duplicate_rows: int = Field(0, ge=0)
 
 
+# The columns a credit model may read besides the 25 ratios (pipelines.credit.schema).
+CREDIT_CATEGORICAL_COLUMNS = ("Sector", "Rating Agency Name")
+CREDIT_RATING_AGENCIES = (
+    "Standard & Poor's Ratings Services",
+    "Egan-Jones Ratings Company",
+    "Moody's Investors Service",
+    "Fitch Ratings",
+    "DBRS",
+)
+
+
 class FeatureParams(_Strict):
+    """What the credit candidates read besides the ratios, and how ratios are prepared."""
+
     knn_neighbors: int = Field(5, ge=1)
+    # One-hot columns: the sector, and the agency whose scale the rating is on.
+    categorical: tuple[Literal["Sector", "Rating Agency Name"], ...] = CREDIT_CATEGORICAL_COLUMNS
+    rating_year: bool = True  # the year of the rating's Date
+    # For scale-sensitive models (logistic regression): signed log, then standardised.
+    ratio_transform: Literal["none", "signed_log"] = "signed_log"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeatureParams:
+        if len(set(self.categorical)) != len(self.categorical):
+            raise ValueError("features.categorical lists a column twice")
+        return self
+
+
+class CalibrationParams(_Strict):
+    """Probabilities of the registered credit model, calibrated on inner-fold scores."""
+
+    enabled: bool = True
+    inner_splits: int = Field(4, ge=2, le=10)  # company-grouped folds inside each fit
 
 
 class CVParams(_Strict):
@@ -74,6 +105,7 @@ class TrialCounts(_Strict):
     decision_tree: int = Field(10, ge=1)
     random_forest: int = Field(6, ge=1)
     xgboost: int = Field(15, ge=1)
+    ordinal_xgboost: int = Field(15, ge=1)
 
 
 class TuningParams(_Strict):
@@ -104,6 +136,18 @@ class GateParams(_Strict):
     champion_tolerance: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class BehaviourParams(_Strict):
+    """Behavioural checks a trained credit model must pass before it may be promoted."""
+
+    enabled: bool = True
+    sample_rows: int = Field(200, ge=10)  # training rows the checks perturb
+    # Score points (0-100, mean over the sample) a finance-agreed change may move the
+    # wrong way before the check fails.
+    directional_tolerance: float = Field(1.0, ge=0)
+    # Score points the strongest band's prototype must lead the weakest one's by.
+    min_prototype_gap: float = Field(10.0, ge=0, le=100)
+
+
 class RegistryParams(_Strict):
     model_name: str = Field("credit-rating", min_length=1)
     experiment: str = Field("credit-rating", min_length=1)
@@ -119,6 +163,10 @@ class ScoringParams(_Strict):
     store_inputs: bool = False  # prediction log keeps full inputs, not only their hash
     # XGBoost reason codes: "exact" TreeSHAP, or "approximate" (Saabas), ~5x faster.
     xgboost_contributions: Literal["exact", "approximate"] = "approximate"
+    # The scale a request is rated on when it names no agency (field "Rating Agency Name").
+    default_rating_agency: Literal[CREDIT_RATING_AGENCIES] = (  # type: ignore[valid-type]
+        "Standard & Poor's Ratings Services"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ScoringParams:
@@ -337,6 +385,8 @@ class Params(_Strict):
     synthetic: SyntheticParams = SyntheticParams()
     validation: ValidationParams = ValidationParams()
     features: FeatureParams = FeatureParams()
+    calibration: CalibrationParams = CalibrationParams()
+    behaviour: BehaviourParams = BehaviourParams()
     cv: CVParams = CVParams()
     smote: SmoteParams = SmoteParams()
     tuning: TuningParams = TuningParams()

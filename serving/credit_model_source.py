@@ -38,6 +38,9 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
     import mlflow
     from bentoml.exceptions import NotFound
 
+    from pipelines.credit.model_serialization import import_model_types
+
+    import_model_types()
     try:
         stored = bentoml.models.get(tag)
     except NotFound:

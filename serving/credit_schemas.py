@@ -2,18 +2,21 @@
 
 A request is one row of the ``corporate_rating`` schema: the 25 ratios and the sector,
 by their schema names (``currentRatio``) or as snake_case (``current_ratio``), plus the
-optional identity columns. Bad input is refused with the field named, never coerced:
-strings and booleans in numeric fields, NaN, infinity, unknown fields and unknown sectors
-are all errors. Ratio bounds come from ``pipelines.credit.validate``: the hard limits every
-training row met, and zero as the floor where an accounting identity makes a negative
-value impossible (the ``RATIO_NORMS`` floors of 0, and ``debtRatio``). Training tolerates
-the vendor's rare negatives because history cannot be corrected; an applicant can.
+optional identity columns. ``Rating Agency Name`` (one of the known agencies: the scale
+to rate on) and ``Date`` (M/D/YYYY, not in the future: the rating's date) are optional
+and scored; without them a request is rated on ``scoring.default_rating_agency``'s scale
+as of the day it is scored (``pipelines.credit.scoring_inputs``). Bad input is refused
+with the field named, never coerced: strings and booleans in numeric fields, NaN,
+infinity, unknown fields, unknown sectors and agencies, future dates are all errors.
+Ratio bounds come from ``pipelines.credit.validate``: the hard limits every training row
+met, and zero as the floor where an accounting identity makes a negative value
+impossible (the ``RATIO_NORMS`` floors of 0, and ``debtRatio``). Training tolerates the
+vendor's rare negatives because history cannot be corrected; an applicant can.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -31,7 +34,8 @@ from pydantic import (
 from pipelines.credit.decision import Decision
 from pipelines.credit.rating_bands import ALLOWED_RATINGS, BANDS
 from pipelines.credit.reason_codes import Effect, ReasonMethod
-from pipelines.credit.schema import DATE_FORMAT, FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import AGENCIES, FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.scoring_inputs import ScoringDefaults, ScoringRows, check_rating_date
 from pipelines.credit.validate import RATIO_LIMITS, RATIO_NORMS
 from senim.text_fields import plain_text
 
@@ -44,18 +48,9 @@ NON_NEGATIVE_RATIOS: frozenset[str] = frozenset(
 )
 
 
-def _schema_date(value: str) -> str:
-    try:
-        datetime.strptime(value, DATE_FORMAT)
-    except ValueError:
-        raise ValueError("must be a date written M/D/YYYY") from None
-    return value
-
-
 CompanyName = plain_text(200, min_length=1)
 TickerSymbol = plain_text(20, min_length=1)
-AgencyName = plain_text(100, min_length=1)
-SchemaDate = Annotated[str, Field(max_length=10), AfterValidator(_schema_date)]
+RatingDate = Annotated[str, Field(max_length=10), AfterValidator(check_rating_date)]
 
 
 def _ratio(column: str) -> Any:
@@ -77,7 +72,8 @@ class _Body(BaseModel):
 
 
 class CreditApplication(_Body):
-    """One company's ratios and sector; the identity columns are echoed, never scored."""
+    """One company's ratios and sector, and optionally the agency scale and date to rate
+    on; Rating, Name and Symbol are identity, never scored."""
 
     current_ratio: float = _ratio("currentRatio")
     quick_ratio: float = _ratio("quickRatio")
@@ -109,8 +105,16 @@ class CreditApplication(_Body):
     rating: Literal[ALLOWED_RATINGS] | None = Field(None, alias="Rating")  # type: ignore[valid-type]
     name: CompanyName | None = Field(None, alias="Name")
     symbol: TickerSymbol | None = Field(None, alias="Symbol")
-    rating_agency_name: AgencyName | None = Field(None, alias="Rating Agency Name")
-    date: SchemaDate | None = Field(None, alias="Date")
+    rating_agency_name: Literal[AGENCIES] | None = Field(  # type: ignore[valid-type]
+        None,
+        alias="Rating Agency Name",
+        description="The agency whose scale to rate on; default scoring.default_rating_agency.",
+    )
+    date: RatingDate | None = Field(
+        None,
+        alias="Date",
+        description="The rating's date, M/D/YYYY, not in the future; default: today.",
+    )
 
 
 _FIELD_OF_COLUMN: dict[str, str] = {
@@ -131,16 +135,22 @@ def ratio_matrix(applications: Sequence[CreditApplication]) -> np.ndarray:
     ).reshape(len(applications), len(_RATIO_FIELDS))
 
 
-def to_frame(applications: Sequence[CreditApplication]) -> pd.DataFrame:
-    """The model's input: FEATURE_COLUMNS in order, ratios float64, Sector as text."""
-    columns: dict[str, Any] = {
-        column: np.array(
-            [getattr(app, _FIELD_OF_COLUMN[column]) for app in applications], dtype="float64"
-        )
-        for column in RATIO_COLUMNS
-    }
-    columns[SECTOR] = pd.Series([app.sector for app in applications], dtype=object)
-    return pd.DataFrame(columns, columns=list(FEATURE_COLUMNS))
+def scoring_rows(
+    applications: Sequence[CreditApplication], defaults: ScoringDefaults
+) -> ScoringRows:
+    """What the model scores: ratios, sector, and the agency and date (or defaults)."""
+    return ScoringRows.of(
+        ratio_matrix(applications),
+        [app.sector for app in applications],
+        [app.rating_agency_name for app in applications],
+        [app.date for app in applications],
+        defaults,
+    )
+
+
+def to_frame(applications: Sequence[CreditApplication], defaults: ScoringDefaults) -> pd.DataFrame:
+    """The model's input: MODEL_COLUMNS in order, ratios float64, the rest as text."""
+    return scoring_rows(applications, defaults).frame()
 
 
 class CreditBatch(_Body):

@@ -20,11 +20,12 @@ from pipelines.credit.decision import decide
 from pipelines.credit.predict import (
     LoadedModel,
     PublishedPrediction,
-    final_probabilities,
+    final_predictions,
     transformed_inputs,
 )
 from pipelines.credit.rating_bands import BANDS
 from pipelines.credit.reason_codes import explain_rows
+from pipelines.credit.scoring_inputs import ScoringDefaults
 from senim.config import ScoringParams
 from serving.compiled_preprocess import CompiledPreprocess
 from serving.credit_schemas import (
@@ -32,8 +33,7 @@ from serving.credit_schemas import (
     CreditScore,
     Lineage,
     ReasonCode,
-    ratio_matrix,
-    to_frame,
+    scoring_rows,
 )
 from serving.served_model import ServedModelCard
 
@@ -63,23 +63,25 @@ class CreditScorer:
         import sklearn
 
         model = self.loaded.model
-        ratios, sectors = ratio_matrix(applications), [app.sector for app in applications]
+        # Read once per call: a request without agency or date is rated on the default
+        # agency's scale as of today.
+        defaults = ScoringDefaults.today(self.scoring.default_rating_agency)
+        rows = scoring_rows(applications, defaults)
         # The request schema already refused NaN and infinity: skip re-checking them.
         with sklearn.config_context(assume_finite=True):
             if self.compiled is not None:
-                transformed = self.compiled.transform(ratios, sectors)
+                transformed = self.compiled.transform(rows)
             else:
-                transformed = transformed_inputs(model, to_frame(applications))
-            proba = final_probabilities(model, transformed)
+                transformed = transformed_inputs(model, rows.frame())
+            proba, codes = final_predictions(model, transformed)
             reasons = explain_rows(
                 model,
-                ratios,
-                sectors,
+                rows,
                 top=self.scoring.top_reasons,
                 transformed=transformed,
                 xgboost_contributions=self.scoring.xgboost_contributions,
             )
-        published = PublishedPrediction.of(proba)
+        published = PublishedPrediction.of(proba, codes)
         lineage = Lineage(
             model_name=self.card.model_name,
             model_version=self.card.model_version,

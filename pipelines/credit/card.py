@@ -34,12 +34,14 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "accuracy",
     "within_one_band_accuracy",
     "mean_abs_band_error",
+    "expected_calibration_error",
 )
 
 INTENDED_USE = (
     "Predicts the credit rating band (A+, A, BBB, BB, B, Junk) of a manufacturing or "
-    "importing company from 25 financial ratios and its sector, as decision support for "
-    "a credit officer: a human reviews every score before a decision is taken."
+    "importing company from 25 financial ratios, its sector, the rating agency whose scale "
+    "is asked for and the rating year, as decision support for a credit officer: a human "
+    "reviews every score before a decision is taken."
 )
 OUT_OF_SCOPE = (
     "Individuals or sole traders (consumer credit): the model never saw them.",
@@ -86,6 +88,7 @@ def build_credit_card(facts: CreditCardFacts) -> ModelCard:
             _model_section(facts),
             _data_section(facts),
             _metrics_section(facts),
+            _calibration_section(facts),
             _per_band_section(facts),
             champion_section(facts.metrics, facts.champion, HEADLINE_METRICS),
             _fairness_section(facts.fairness),
@@ -160,6 +163,37 @@ def _metrics_section(facts: CreditCardFacts) -> Section:
             "Out-of-fold: every row predicted by a model that never saw its company. "
             f"Fold mean with a 95% Student-t interval ({method}).",
             table(("metric", "out-of-fold", "fold mean", "95% CI"), rows),
+        ),
+    )
+
+
+def _calibration_section(facts: CreditCardFacts) -> Section:
+    """Expected calibration error of the probability given to the named band (the
+    published confidence), before and after calibration, with fold spreads."""
+    after = facts.metrics.get("expected_calibration_error")
+    after_std = facts.metrics.get("cv_expected_calibration_error_std")
+    before = facts.metrics.get("expected_calibration_error_before_calibration")
+    before_std = facts.metrics.get("cv_expected_calibration_error_before_calibration_std")
+    if before is None:
+        return Section(
+            "Calibration",
+            (
+                f"Expected calibration error {fmt(after)} (fold std {fmt(after_std)}); "
+                "this model's probabilities are its own (calibration.enabled is false).",
+            ),
+        )
+    rows = [
+        ("before calibration", fmt(before), fmt(before_std)),
+        ("after calibration (published)", fmt(after), fmt(after_std)),
+    ]
+    return Section(
+        "Calibration",
+        (
+            "Expected calibration error of the probability the model gives the band it "
+            "names (10 bins), out-of-fold. The calibration is fitted inside each training "
+            "fold on scores from company-grouped inner folds; the 0-100 score and the "
+            "confidence use the calibrated probabilities.",
+            table(("probabilities", "ECE", "fold std"), rows),
         ),
     )
 

@@ -19,10 +19,24 @@ from pipelines.common.confidence_intervals import fold_metric_spread
 from pipelines.credit import metrics as credit_metrics
 from pipelines.credit import reports as credit_reports
 from pipelines.credit.training_matrix import TrainingMatrix
-from pipelines.credit.tuning import TuningResult, fit_final
+from pipelines.credit.tuning import (
+    BASELINE_FAMILY,
+    CandidateSettings,
+    TuningResult,
+    fit_final,
+    oof_predictions,
+)
 from senim.config import Params
 
-BASELINE_NAME = "thesis_baseline"
+BASELINE_NAME = BASELINE_FAMILY
+# Fold spreads reported beside the pooled out-of-fold metrics (``cv_<metric>_std``).
+FOLD_SPREAD_METRICS: tuple[str, ...] = (
+    "macro_f1",
+    "within_one_band_accuracy",
+    "mean_abs_band_error",
+    "expected_calibration_error",
+)
+BEFORE_CALIBRATION = "expected_calibration_error_before_calibration"
 
 
 @dataclass
@@ -36,7 +50,10 @@ class CandidateEvaluation:
     confusion: pd.DataFrame
     calibration: pd.DataFrame
     importance: pd.Series
-    fitted: Any  # imblearn Pipeline fitted on all rows
+    fitted: Any  # the pipeline fitted on all rows (calibrated once selected)
+    oof_proba: np.ndarray | None = None  # (n_rows, 6) out-of-fold, as published
+    oof_bands: np.ndarray | None = None  # (n_rows,) the band named for each row
+    calibrated: bool = False
     artifacts: dict[str, Path] = field(default_factory=dict)
 
 
@@ -64,32 +81,49 @@ class Comparison:
 def recipe(result: TuningResult) -> tuple[str, dict[str, Any]]:
     """Family and plain hyperparameters that rebuild a tuned candidate."""
     if result.family == BASELINE_NAME:
-        return "xgboost", {k.removeprefix("model__"): v for k, v in result.best_params.items()}
+        return BASELINE_NAME, {k.removeprefix("model__"): v for k, v in result.best_params.items()}
     return result.family, dict(result.best_params)
 
 
+def oof_metrics(
+    y: np.ndarray,
+    proba: np.ndarray,
+    bands: np.ndarray,
+    folds,
+) -> dict[str, float]:
+    """Pooled out-of-fold metrics, plus mean, std and 95% interval over folds for the
+    headline ones (``cv_<metric>_mean`` / ``_std`` / ``_ci_low`` / ``_ci_high``)."""
+    metrics = credit_metrics.classification_metrics(y, proba, bands)
+    per_fold = [
+        credit_metrics.classification_metrics(y[test], proba[test], bands[test])
+        for _, test in folds
+    ]
+    for name in FOLD_SPREAD_METRICS:
+        spread = fold_metric_spread([scores[name] for scores in per_fold])
+        metrics.update(
+            {
+                f"cv_{name}_mean": spread["mean"],
+                f"cv_{name}_std": spread["std"],
+                f"cv_{name}_ci_low": spread["ci_low"],
+                f"cv_{name}_ci_high": spread["ci_high"],
+            }
+        )
+    return metrics
+
+
 def evaluate_candidate(
-    result: TuningResult, matrix: TrainingMatrix, params: Params, out_dir: Path
+    result: TuningResult, matrix: TrainingMatrix, params: Params, out_dir: Path, folds
 ) -> CandidateEvaluation:
     family, hyperparams = recipe(result)
-    y, proba = matrix.bands, result.oof_proba
-    metrics = credit_metrics.classification_metrics(y, proba)
-    spread = fold_metric_spread(result.fold_scores)
-    metrics.update(
-        cv_macro_f1_mean=spread["mean"],
-        cv_macro_f1_std=spread["std"],
-        cv_macro_f1_ci_low=spread["ci_low"],
-        cv_macro_f1_ci_high=spread["ci_high"],
-        seconds=result.seconds,
-    )
+    y, proba, bands = matrix.bands, result.oof_proba, result.oof_bands
+    metrics = oof_metrics(y, proba, bands, folds)
+    metrics["seconds"] = result.seconds
     fitted = fit_final(
         family,
         hyperparams,
         matrix.features,
         matrix.bands,
-        knn_neighbors=params.features.knn_neighbors,
-        smote_k=params.smote.k_neighbors,
-        seed=params.tuning.seed,
+        settings=CandidateSettings.from_params(params),
     )
     from models.credit_candidates import feature_importance
 
@@ -99,14 +133,74 @@ def evaluate_candidate(
         hyperparams=hyperparams,
         metrics=metrics,
         fold_scores=list(result.fold_scores),
-        per_band=credit_metrics.per_band_report(y, proba),
-        confusion=credit_metrics.confusion(y, proba),
-        calibration=credit_metrics.calibration_table(y, proba),
+        per_band=credit_metrics.per_band_report(y, proba, bands),
+        confusion=credit_metrics.confusion(y, proba, bands),
+        calibration=credit_metrics.calibration_table(y, proba, bands=bands),
         importance=feature_importance(fitted),
         fitted=fitted,
+        oof_proba=proba,
+        oof_bands=bands,
     )
     evaluation.artifacts = _write_candidate_reports(evaluation, Path(out_dir) / result.family)
     return evaluation
+
+
+def calibrate_selected(
+    comparison: Comparison, matrix: TrainingMatrix, folds, params: Params, out_dir: Path
+) -> Comparison:
+    """Calibrate the selected candidate: out-of-fold probabilities from models calibrated
+    inside each training fold (inner folds grouped by company), and the model refitted
+    on every row with its calibration. Its metrics become the calibrated ones, with the
+    calibration error before calibration kept beside them; the comparison is rewritten.
+    """
+    if not params.calibration.enabled:
+        return comparison
+    best = comparison.best_evaluation
+    settings = CandidateSettings.from_params(params)
+    oof = oof_predictions(
+        best.family,
+        best.hyperparams,
+        matrix.features,
+        matrix.bands,
+        folds,
+        settings=settings,
+        groups=matrix.companies,
+        calibrated=True,
+    )
+    y = matrix.bands
+    before = best.metrics["expected_calibration_error"]
+    before_std = best.metrics.get("cv_expected_calibration_error_std")
+    metrics = oof_metrics(y, oof.proba, oof.bands, folds)
+    metrics.update(
+        {
+            BEFORE_CALIBRATION: before,
+            f"cv_{BEFORE_CALIBRATION}_std": before_std,
+            "seconds": best.metrics.get("seconds", float("nan")),
+        }
+    )
+    best.metrics = {k: v for k, v in metrics.items() if v is not None}
+    best.fold_scores = list(oof.fold_scores)
+    best.per_band = credit_metrics.per_band_report(y, oof.proba, oof.bands)
+    best.confusion = credit_metrics.confusion(y, oof.proba, oof.bands)
+    best.calibration = credit_metrics.calibration_table(y, oof.proba, bands=oof.bands)
+    best.fitted = fit_final(
+        best.family,
+        best.hyperparams,
+        matrix.features,
+        y,
+        settings=settings,
+        groups=matrix.companies,
+        calibrated=True,
+    )
+    best.oof_proba, best.oof_bands, best.calibrated = oof.proba, oof.bands, True
+    best.artifacts = _write_candidate_reports(best, Path(out_dir) / "candidates" / best.name)
+    return compare_candidates(
+        comparison.evaluations,
+        selection_metric=comparison.selection_metric,
+        folds_fingerprint=comparison.folds_fingerprint,
+        out_dir=out_dir,
+        best=comparison.best,
+    )
 
 
 def _write_candidate_reports(evaluation: CandidateEvaluation, out_dir: Path) -> dict[str, Path]:
@@ -143,8 +237,12 @@ def compare_candidates(
     selection_metric: str,
     folds_fingerprint: str,
     out_dir: Path,
+    best: str | None = None,
 ) -> Comparison:
-    """Rank candidates; the baseline is a reference, never a registration candidate."""
+    """Rank candidates; the baseline is a reference, never a registration candidate.
+
+    ``best`` keeps an earlier selection (calibration must not change which model won).
+    """
     results = {name: ev.metrics for name, ev in evaluations.items()}
     table = credit_reports.comparison_table(
         results,
@@ -154,7 +252,8 @@ def compare_candidates(
     eligible = {n: ev for n, ev in evaluations.items() if n != BASELINE_NAME}
     if not eligible:
         raise ValueError("no candidate model to compare: every family was skipped")
-    best = max(eligible, key=lambda n: _sortable(eligible[n].metrics[selection_metric]))
+    if best is None:
+        best = max(eligible, key=lambda n: _sortable(eligible[n].metrics[selection_metric]))
     files = credit_reports.write_comparison(table, Path(out_dir))
     return Comparison(
         evaluations=evaluations,

@@ -47,7 +47,6 @@ def credit_evidence(
     version: str,
     run_id: str,
     evaluation: CandidateEvaluation,
-    oof_proba: np.ndarray,
     frame: pd.DataFrame,
     bands: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -58,7 +57,7 @@ def credit_evidence(
 ) -> EvidenceFiles:
     """The card (Markdown and HTML from one content) and the fairness report."""
     fairness_params = params.review.fairness
-    predicted = np.asarray(oof_proba).argmax(axis=1)
+    oof_proba, predicted = evaluation.oof_proba, evaluation.oof_bands
     fairness = slice_report(frame.reset_index(drop=True), bands, predicted, fairness_params)
     card = build_credit_card(
         CreditCardFacts(
@@ -74,7 +73,7 @@ def credit_evidence(
             frame=frame.reset_index(drop=True),
             bands=np.asarray(bands),
             metrics=evaluation.metrics,
-            intervals=credit_fold_intervals(bands, oof_proba, folds),
+            intervals=credit_fold_intervals(bands, oof_proba, folds, predicted),
             per_band=evaluation.per_band,
             champion=champion,
             fairness=fairness,

@@ -1,9 +1,12 @@
 """Score out-of-fold band probabilities the way reviewers and credit officers read them.
 
-Every function takes true band codes (0 = Junk .. 5 = A+, see ``rating_bands``) and an
-``(n_rows, 6)`` probability matrix whose column k is band code k. Labels are always all
-six bands, so a fold that misses a band still yields metrics comparable across models.
-Tables list bands best first (A+ .. Junk), the order a credit officer reads a scale in.
+Every function takes true band codes (0 = Junk .. 5 = A+, see ``rating_bands``), an
+``(n_rows, 6)`` probability matrix whose column k is band code k, and optionally the
+band the model named for each row (``bands``; default the most likely band: the ordinal
+model names the band its score falls in, which need not be the most likely). Labels are
+always all six bands, so a fold that misses a band still yields metrics comparable
+across models. Tables list bands best first (A+ .. Junk), the order a credit officer
+reads a scale in.
 """
 
 from __future__ import annotations
@@ -71,10 +74,24 @@ def _roc_auc_ovr_present(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean([roc_auc_score(y == k, p[:, k]) for k in present]))
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """The metrics logged to MLflow for one model; predicted band = argmax proba."""
+def _named_bands(p: np.ndarray, bands: np.ndarray | None) -> np.ndarray:
+    if bands is None:
+        return p.argmax(axis=1)
+    named = np.asarray(bands)
+    if named.shape != (p.shape[0],):
+        raise ValueError(f"bands must have one code per row ({p.shape[0]}), got {named.shape}")
+    if named.size and (named.min() < 0 or named.max() >= N_BANDS):
+        raise ValueError(f"bands holds codes outside 0..{N_BANDS - 1}")
+    return named.astype(int)
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, bands: np.ndarray | None = None
+) -> dict[str, float]:
+    """The metrics logged to MLflow for one model; ``bands`` the model's own (argmax
+    when not given). Calibration is of the probability given to the named band."""
     y, p = _check_inputs(y_true, proba)
-    pred = p.argmax(axis=1)
+    pred = _named_bands(p, bands)
     macro = precision_recall_fscore_support(
         y, pred, labels=list(LABELS), average="macro", zero_division=0
     )
@@ -100,15 +117,17 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         "log_loss": float(log_loss(y, clipped, labels=list(LABELS))),
         "mean_abs_band_error": float(band_error.mean()),
         "within_one_band_accuracy": float((band_error <= 1).mean()),
-        "expected_calibration_error": _ece(y, p),
+        "expected_calibration_error": _ece(y, p, pred),
     }
 
 
-def per_band_report(y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+def per_band_report(
+    y_true: np.ndarray, proba: np.ndarray, bands: np.ndarray | None = None
+) -> pd.DataFrame:
     """Precision, recall, F1 and support per band, best band first."""
     y, p = _check_inputs(y_true, proba)
     precision, recall, f1, support = precision_recall_fscore_support(
-        y, p.argmax(axis=1), labels=_BEST_FIRST_CODES, average=None, zero_division=0
+        y, _named_bands(p, bands), labels=_BEST_FIRST_CODES, average=None, zero_division=0
     )
     return pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int)},
@@ -116,10 +135,12 @@ def per_band_report(y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
     )
 
 
-def confusion(y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+def confusion(
+    y_true: np.ndarray, proba: np.ndarray, bands: np.ndarray | None = None
+) -> pd.DataFrame:
     """6x6 counts: rows the true band, columns the predicted band, both best first."""
     y, p = _check_inputs(y_true, proba)
-    counts = confusion_matrix(y, p.argmax(axis=1), labels=_BEST_FIRST_CODES)
+    counts = confusion_matrix(y, _named_bands(p, bands), labels=_BEST_FIRST_CODES)
     return pd.DataFrame(
         counts,
         index=pd.Index(BANDS_BEST_FIRST, name="true"),
@@ -127,16 +148,20 @@ def confusion(y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
     )
 
 
-def calibration_table(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
-    """Top-label reliability: per equal-width confidence bin, how often the argmax was right.
+def calibration_table(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10, bands: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Reliability of the named band: per equal-width bin of the probability the model gave
+    the band it named (the confidence a caller sees), how often that band was right.
 
     All bins are listed so plots share an axis; empty bins have count 0 and NaN rates.
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     y, p = _check_inputs(y_true, proba)
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(float)
+    pred = _named_bands(p, bands)
+    confidence = p[np.arange(len(pred)), pred]
+    correct = (pred == y).astype(float)
     bin_of_row = np.clip(np.floor(confidence * n_bins).astype(int), 0, n_bins - 1)
     rows = []
     for b in range(n_bins):
@@ -155,8 +180,8 @@ def calibration_table(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -
     return pd.DataFrame(rows)
 
 
-def _ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
-    table = calibration_table(y, p, n_bins=n_bins)
+def _ece(y: np.ndarray, p: np.ndarray, bands: np.ndarray | None = None, n_bins: int = 10) -> float:
+    table = calibration_table(y, p, n_bins=n_bins, bands=bands)
     filled = table[table["count"] > 0]
     gaps = (filled["accuracy"] - filled["mean_confidence"]).abs()
     return float((gaps * filled["count"]).sum() / filled["count"].sum())
@@ -174,7 +199,10 @@ def score_from_proba(proba: np.ndarray) -> np.ndarray:
 
 
 def credit_fold_intervals(
-    y: np.ndarray, proba: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    y: np.ndarray,
+    proba: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    bands: np.ndarray | None = None,
 ) -> dict[str, Interval]:
     """Per metric of ``classification_metrics``: mean over folds ± 95% t-interval.
 
@@ -185,7 +213,11 @@ def credit_fold_intervals(
         raise ValueError("folds is empty: need at least one (train, test) fold")
     y = np.asarray(y)
     proba = np.asarray(proba)
-    per_fold = [classification_metrics(y[test], proba[test]) for _, test in folds]
+    named = None if bands is None else np.asarray(bands)
+    per_fold = [
+        classification_metrics(y[test], proba[test], None if named is None else named[test])
+        for _, test in folds
+    ]
     intervals: dict[str, Interval] = {}
     for name in per_fold[0]:
         values = [scores[name] for scores in per_fold]

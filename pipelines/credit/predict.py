@@ -3,6 +3,8 @@ a 0-100 score and the model version that produced it.
 
 The score is ``100 * E[band code] / 5`` over the predicted band probabilities (see
 ``pipelines.credit.metrics.score_from_proba``): 0 means certainly Junk, 100 certainly A+.
+The band is the model's own: an ordinal model names the band its score falls in (which
+need not be the most likely one); any other model its most likely band.
 """
 
 from __future__ import annotations
@@ -67,6 +69,24 @@ def final_probabilities(model: Any, transformed: np.ndarray) -> np.ndarray:
     return _by_band_code(model, model.steps[-1][1].predict_proba(transformed))
 
 
+def final_predictions(model: Any, transformed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities by band code, band codes)`` from ``transformed_inputs``.
+
+    A model that names its own band (``CalibratedBands``, the ordinal model) is asked for
+    it; for any other the band is the most likely one, as before.
+    """
+    final = model.steps[-1][1]
+    proba = _by_band_code(model, final.predict_proba(transformed))
+    if _names_own_band(final):
+        codes = np.asarray(model.classes_)[np.asarray(final.predict(transformed), dtype=int)]
+        return proba, codes.astype(int)
+    return proba, proba.argmax(axis=1).astype(int)
+
+
+def _names_own_band(final: Any) -> bool:
+    return hasattr(final, "band_signal") or hasattr(final, "calibrator_")
+
+
 def _by_band_code(model: Any, raw: np.ndarray) -> np.ndarray:
     proba = np.zeros((len(raw), len(BANDS)))
     for column, code in enumerate(model.classes_):
@@ -77,8 +97,9 @@ def _by_band_code(model: Any, raw: np.ndarray) -> np.ndarray:
 def predict_frame(
     loaded: LoadedModel, features: pd.DataFrame, *, transformed: np.ndarray | None = None
 ) -> pd.DataFrame:
-    proba = band_probabilities(loaded.model, features, transformed=transformed)
-    predicted = PublishedPrediction.of(proba)
+    if transformed is None:
+        transformed = transformed_inputs(loaded.model, features)
+    predicted = PublishedPrediction.of(*final_predictions(loaded.model, transformed))
     out = pd.DataFrame(
         {
             "rating_band": [BANDS[c] for c in predicted.band_codes],
@@ -114,14 +135,15 @@ class PublishedPrediction:
     """The numbers a caller sees, rounded once here for the CLI and the service alike:
     probabilities to 6 decimals, scores to 2."""
 
-    band_codes: np.ndarray  # (n,) int, the most likely band
+    band_codes: np.ndarray  # (n,) int, the band the model names
     probabilities: np.ndarray  # (n, 6) by band code
     scores: np.ndarray  # (n,) 0-100
 
     @classmethod
-    def of(cls, proba: np.ndarray) -> PublishedPrediction:
+    def of(cls, proba: np.ndarray, band_codes: np.ndarray | None = None) -> PublishedPrediction:
+        """``band_codes`` default to the most likely band of each row."""
         return cls(
-            band_codes=proba.argmax(axis=1).astype(int),
+            band_codes=(proba.argmax(axis=1) if band_codes is None else band_codes).astype(int),
             probabilities=proba.round(6),
             scores=score_from_proba(proba).round(2),
         )
@@ -132,6 +154,9 @@ def load_model(client, model_uri: str) -> LoadedModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from pipelines.credit.model_serialization import import_model_types
+
+    import_model_types()
     uri, version = model_uri, model_uri
     if model_uri.startswith("models:/"):
         ref = model_uri.removeprefix("models:/")

@@ -23,22 +23,34 @@ trees). Any other model falls back to occlusion: the score less the score with t
 feature unknown (NaN, filled by the pipeline's KNNImputer; for the sector, a name the
 one-hot encoder never saw, i.e. all zeros).
 
-Contributions are in score points; one-hot sector columns are summed back into one
-``Sector`` feature. "Raises" and "lowers" are against each method's baseline: the
-average (SMOTE-balanced) training company for XGBoost and trees, the training means and
-no sector for the linear model, the value being unknown for occlusion.
+The ordinal model's XGBoost regression is decomposed by the same booster call: its
+contributions add up to its score (the expected band code) less the bias, times 20.
+
+A calibrated model (``CalibratedBands``) publishes ``S(r)``, a calibrated function of
+its model's score ``r`` (the regression score, or a classifier's expected band code).
+The model's own contributions add up to ``20 * (r - r_b)``; each is multiplied by
+``(S(r) - S(r_b)) / (20 * (r - r_b))`` so they add up to the published score less that
+of the baseline (the local slope where ``r = r_b``). Directions are kept; the shares are
+the model's own.
+
+Contributions are in score points; one-hot columns are summed back into one feature
+(``Sector``, ``Rating Agency Name``), and the rating year is reported as ``Date``.
+"Raises" and "lowers" are against each method's baseline: the average (weighted)
+training company for XGBoost and trees, the training means and no category for the
+linear model, the value being unknown for occlusion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
 
+from models.credit_features import output_groups, rating_year
 from pipelines.credit.rating_bands import BANDS
-from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import AGENCIES, AGENCY, DATE, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.scoring_inputs import ScoringRows
 
 ReasonMethod = Literal[
     "xgboost_pred_contribs", "xgboost_approx_contribs", "linear_terms", "tree_path", "occlusion"
@@ -54,8 +66,9 @@ _PATH_STEPS = 128
 _PATH_POINTS = (np.arange(_PATH_STEPS) + 0.5) / _PATH_STEPS
 # Contributions this small are rounding noise, neither raising nor lowering the score.
 _NEGLIGIBLE = 1e-9
-# A sector name no encoder was fitted on: one-hot encodes it as all zeros ("unknown").
-_UNKNOWN_SECTOR = "\x00unknown sector"
+# A category no encoder was fitted on: one-hot encodes it as all zeros ("unknown").
+_UNKNOWN_CATEGORY = "\x00unknown"
+_CATEGORICAL = (SECTOR, AGENCY)
 
 FEATURE_LABELS: dict[str, str] = {
     "currentRatio": "current ratio (current assets / current liabilities)",
@@ -86,6 +99,8 @@ FEATURE_LABELS: dict[str, str] = {
     "operatingCashFlowSalesRatio": "operating cash flow margin (operating cash flow / revenue)",
     "payablesTurnover": "payables turnover (cost of sales / accounts payable)",
     **{f"{SECTOR}={sector}": f"sector: {sector}" for sector in SECTORS},
+    **{f"{AGENCY}={agency}": f"rated on the scale of {agency}" for agency in AGENCIES},
+    DATE: "rating year (rating practice and conditions move over time)",
 }
 
 
@@ -108,18 +123,16 @@ def reason_codes(
     transformed: np.ndarray | None = None,
     xgboost_contributions: XGBoostContributions = "exact",
 ) -> list[list[Reason]]:
-    """Per row of ``features`` (FEATURE_COLUMNS), up to ``top`` reasons, largest |effect| first.
+    """Per row of ``features`` (MODEL_COLUMNS), up to ``top`` reasons, largest |effect| first.
 
-    ``fitted`` is a preprocess -> smote -> model pipeline from ``build_pipeline``; features
-    with no effect on the score are never listed. ``transformed`` is the preprocess
-    step's output for ``features`` when the caller already has it (a service computes
-    it once for both the probabilities and the reasons).
+    ``fitted`` is a preprocess -> model pipeline from ``build_pipeline`` (or an earlier
+    one with SMOTE); features with no effect on the score are never listed.
+    ``transformed`` is the preprocess step's output for ``features`` when the caller
+    already has it (a service computes it once for both the probabilities and the reasons).
     """
-    frame = features.loc[:, list(FEATURE_COLUMNS)]
     return explain_rows(
         fitted,
-        frame.loc[:, list(RATIO_COLUMNS)].to_numpy(dtype=float),
-        frame[SECTOR].tolist(),
+        ScoringRows.from_frame(features),
         top=top,
         transformed=transformed,
         xgboost_contributions=xgboost_contributions,
@@ -128,15 +141,13 @@ def reason_codes(
 
 def explain_rows(
     fitted: Any,
-    ratios: np.ndarray,
-    sectors: Sequence[Any],
+    rows: ScoringRows,
     *,
     top: int = 5,
     transformed: np.ndarray | None = None,
     xgboost_contributions: XGBoostContributions = "exact",
 ) -> list[list[Reason]]:
-    """``reason_codes`` from arrays, without a DataFrame where the method needs none:
-    ``ratios`` is (n, 25) in RATIO_COLUMNS order and ``sectors`` has n names."""
+    """``reason_codes`` from ``ScoringRows``, without a DataFrame where the method needs none."""
     # Imported here so the request schemas can share this module's types without paying
     # seconds of scikit-learn and XGBoost imports.
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
@@ -144,41 +155,97 @@ def explain_rows(
     from sklearn.tree import DecisionTreeClassifier
     from xgboost import XGBClassifier
 
+    from models.ordinal_bands import OrdinalBandRegressor
+
     if top < 0:
         raise ValueError(f"top must be zero or more, got {top}")
     if xgboost_contributions not in ("exact", "approximate"):
         raise ValueError(
             f"xgboost_contributions must be 'exact' or 'approximate', got {xgboost_contributions!r}"
         )
-    if len(ratios) == 0:
+    if len(rows) == 0:
         return []
-    model = fitted.named_steps["model"]
+    final = fitted.named_steps["model"]
+    # Calibration unwrapped (a forest's ``estimator_`` is its template tree, not this).
+    model = final.estimator_ if hasattr(final, "calibrator_") else final
+    features, collapse = _feature_groups(fitted.named_steps["preprocess"])
     explained = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
-    if isinstance(model, (XGBClassifier, LogisticRegression, *explained)) and transformed is None:
-        transformed = fitted.named_steps["preprocess"].transform(_frame(ratios, sectors))
+    decomposed = (XGBClassifier, OrdinalBandRegressor, LogisticRegression, *explained)
+    if isinstance(model, decomposed) and transformed is None:
+        transformed = fitted.named_steps["preprocess"].transform(rows.frame())
+    approximate = xgboost_contributions == "approximate"
+    xgboost_method: ReasonMethod = (
+        "xgboost_approx_contribs" if approximate else "xgboost_pred_contribs"
+    )
+    codes = _class_codes(fitted, final, model)
     if isinstance(model, XGBClassifier):
-        approximate = xgboost_contributions == "approximate"
-        method: ReasonMethod = "xgboost_approx_contribs" if approximate else "xgboost_pred_contribs"
-        by_feature = _collapse_sectors(_xgboost_contributions(fitted, transformed, approximate))
+        method = xgboost_method
+        per_column = _xgboost_contributions(model, codes, transformed, approximate)
+    elif isinstance(model, OrdinalBandRegressor):
+        method = xgboost_method
+        per_column = _ordinal_contributions(model, transformed, approximate)
     elif isinstance(model, LogisticRegression):
         method = "linear_terms"
-        by_feature = _collapse_sectors(_linear_contributions(fitted, transformed))
+        per_column = _linear_contributions(model, codes, transformed)
     elif isinstance(model, explained):
         method = "tree_path"
-        by_feature = _collapse_sectors(_tree_path_contributions(fitted, transformed))
+        per_column = _tree_path_contributions(model, codes, transformed)
     else:
         method = "occlusion"
-        by_feature = _occlusion_contributions(fitted, _frame(ratios, sectors))
+        by_feature = _occlusion_contributions(fitted, rows.frame(), features)
+    if method != "occlusion":
+        per_column = _to_published(final, model, per_column, transformed)
+        by_feature = per_column @ collapse
     return [
-        _top_reasons(ratios[row], sectors[row], by_feature[row], method, top)
-        for row in range(len(ratios))
+        _top_reasons(rows, row, features, by_feature[row], method, top) for row in range(len(rows))
     ]
 
 
-def _frame(ratios: np.ndarray, sectors: Sequence[Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(np.asarray(ratios, dtype=float), columns=list(RATIO_COLUMNS))
-    frame[SECTOR] = pd.Series(list(sectors), dtype=object)
-    return frame
+def _feature_groups(preprocess: Any) -> tuple[list[str], np.ndarray]:
+    """The input features the model reads, in order, and the ``(columns, features)``
+    0/1 matrix that sums each model column into its feature."""
+    groups = output_groups(preprocess)
+    features: list[str] = []
+    for _, column, _ in groups:
+        if column not in features:
+            features.append(column)
+    collapse = np.zeros((len(groups), len(features)))
+    for position, (_, column, _) in enumerate(groups):
+        collapse[position, features.index(column)] = 1.0
+    return features, collapse
+
+
+def _class_codes(fitted: Any, final: Any, model: Any) -> np.ndarray:
+    """The band code each of ``model``'s classes stands for."""
+    if model is not final:  # calibrated: the inner model may have renumbered its classes
+        return np.asarray(final.band_codes_, dtype=float)[np.asarray(model.classes_, dtype=int)]
+    return np.asarray(fitted.classes_, dtype=float)
+
+
+def _to_published(final: Any, model: Any, contributions: np.ndarray, inputs: Any) -> np.ndarray:
+    """Contributions to the model's own score, rescaled to the published score where a
+    calibration (or the ordinal model's own probabilities) maps one to the other."""
+    if hasattr(final, "calibrator_"):
+        signal = final.signal(inputs)
+        to_proba = final.proba_from_signal
+    elif hasattr(model, "proba_from_signal"):
+        signal = model.band_signal(inputs)
+        to_proba = model.proba_from_signal
+    else:
+        return contributions
+    codes = np.arange(len(BANDS), dtype=float)
+
+    def published(r: np.ndarray) -> np.ndarray:
+        return _SCORE_PER_CODE * (to_proba(r) @ codes)
+
+    own = contributions.sum(axis=1) / _SCORE_PER_CODE  # r - r_b, in band codes
+    baseline = signal - own
+    step = 1e-4
+    flat = np.abs(own) < 1e-9
+    safe = np.where(flat, 1.0, own)
+    ratio = (published(signal) - published(baseline)) / (_SCORE_PER_CODE * safe)
+    slope = (published(signal + step) - published(signal - step)) / (2 * step * _SCORE_PER_CODE)
+    return contributions * np.where(flat, slope, ratio)[:, None]
 
 
 def _score_gradient(margins: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -197,16 +264,10 @@ def _linearise(terms: np.ndarray, bias: np.ndarray, codes: np.ndarray) -> np.nda
     return np.einsum("nk,nkj->nj", mean_gradient, terms)
 
 
-def _class_codes(fitted: Any) -> np.ndarray:
-    return np.asarray(fitted.classes_, dtype=float)
-
-
-def _xgboost_contributions(fitted: Any, inputs: np.ndarray, approximate: bool) -> np.ndarray:
-    """Per-class SHAP (or Saabas, ``approximate``) values from the booster: features and
-    bias add up to the margins."""
+def _booster_contributions(model: Any, inputs: np.ndarray, approximate: bool) -> np.ndarray:
+    """SHAP (or Saabas, ``approximate``) values from an XGBoost model's booster."""
     from xgboost import DMatrix
 
-    model = fitted.named_steps["model"]
     matrix = DMatrix(inputs)
     best = getattr(model, "best_iteration", None)  # only set with early stopping
     iterations = (0, best + 1) if best is not None else (0, 0)
@@ -220,14 +281,27 @@ def _xgboost_contributions(fitted: Any, inputs: np.ndarray, approximate: bool) -
         )
         .astype(float)
     )
+    return contribs
+
+
+def _xgboost_contributions(
+    model: Any, codes: np.ndarray, inputs: np.ndarray, approximate: bool
+) -> np.ndarray:
+    """Per-class contributions, features and bias adding up to the margins, linearised."""
+    contribs = _booster_contributions(model, inputs, approximate)
     if contribs.ndim == 2:  # binary:logistic: one margin, for the second class
         contribs = np.stack([np.zeros_like(contribs), contribs], axis=1)
-    return _linearise(contribs[:, :, :-1], contribs[:, :, -1], _class_codes(fitted))
+    return _linearise(contribs[:, :, :-1], contribs[:, :, -1], codes)
 
 
-def _linear_contributions(fitted: Any, transformed: np.ndarray) -> np.ndarray:
+def _ordinal_contributions(model: Any, inputs: np.ndarray, approximate: bool) -> np.ndarray:
+    """The regression's own decomposition of its score, in score points."""
+    contribs = _booster_contributions(model.regressor_, inputs, approximate)
+    return _SCORE_PER_CODE * contribs[:, :-1]
+
+
+def _linear_contributions(model: Any, codes: np.ndarray, transformed: np.ndarray) -> np.ndarray:
     """Terms ``coef[k, j] * x_j`` on the scaled inputs, i.e. relative to the training mean."""
-    model = fitted.named_steps["model"]
     inputs = np.asarray(transformed, dtype=float)
     coef = np.asarray(model.coef_, dtype=float)
     intercept = np.asarray(model.intercept_, dtype=float)
@@ -236,18 +310,16 @@ def _linear_contributions(fitted: Any, transformed: np.ndarray) -> np.ndarray:
         intercept = np.concatenate([[0.0], intercept])
     terms = inputs[:, None, :] * coef[None, :, :]
     bias = np.broadcast_to(intercept, (len(inputs), intercept.size))
-    return _linearise(terms, bias, _class_codes(fitted))
+    return _linearise(terms, bias, codes)
 
 
-def _tree_path_contributions(fitted: Any, transformed: np.ndarray) -> np.ndarray:
+def _tree_path_contributions(model: Any, codes: np.ndarray, transformed: np.ndarray) -> np.ndarray:
     """Saabas decomposition, averaged over a forest's trees (as its predict_proba is).
 
     All trees' nodes share one numbering, so each row climbs from its leaves to the roots
     in one vectorised step per level instead of a Python loop per tree.
     """
-    model = fitted.named_steps["model"]
     inputs = np.asarray(transformed, dtype=np.float32)
-    codes = _class_codes(fitted)
     trees = getattr(model, "estimators_", [model])
     parents, split_features, gains, leaves = [], [], [], []
     offset = 0
@@ -287,48 +359,51 @@ def _tree_edges(structure: Any, codes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return parent, split_feature, gain
 
 
-def _collapse_sectors(contributions: np.ndarray) -> np.ndarray:
-    """Model-column contributions (ratios, then one ``Sector=<name>`` column per sector, as
-    ``feature_names_out`` lists them) -> FEATURE_COLUMNS order, the sectors summed."""
-    ratios = contributions[:, : len(RATIO_COLUMNS)]
-    sector = contributions[:, len(RATIO_COLUMNS) :].sum(axis=1, keepdims=True)
-    return np.hstack([ratios, sector])
-
-
-def _occlusion_contributions(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
+def _occlusion_contributions(fitted: Any, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     """Score minus the score with one feature unknown; all variants in one predict call."""
-    n_rows, n_features = len(frame), len(FEATURE_COLUMNS)
+    n_rows = len(frame)
     variants = [frame]
-    for column in FEATURE_COLUMNS:
+    for column in features:
         hidden = frame.copy()
-        hidden[column] = _UNKNOWN_SECTOR if column == SECTOR else np.nan
+        if column in _CATEGORICAL:
+            hidden[column] = _UNKNOWN_CATEGORY
+        elif column == DATE:
+            hidden[column] = None  # the year is imputed
+        else:
+            hidden[column] = np.nan
         variants.append(hidden)
     stacked = pd.concat(variants, ignore_index=True)
-    scores = _scores(fitted, stacked).reshape(n_features + 1, n_rows)
+    scores = _scores(fitted, stacked).reshape(len(features) + 1, n_rows)
     return (scores[0][None, :] - scores[1:]).T
 
 
 def _scores(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
     proba = np.asarray(fitted.predict_proba(frame), dtype=float)
-    return _SCORE_PER_CODE * (proba @ _class_codes(fitted)) / proba.sum(axis=1)
+    codes = np.asarray(fitted.classes_, dtype=float)
+    return _SCORE_PER_CODE * (proba @ codes) / proba.sum(axis=1)
 
 
 def _top_reasons(
-    ratios: np.ndarray, sector: Any, contributions: np.ndarray, method: ReasonMethod, top: int
+    rows: ScoringRows,
+    row: int,
+    features: list[str],
+    contributions: np.ndarray,
+    method: ReasonMethod,
+    top: int,
 ) -> list[Reason]:
-    """``ratios`` in RATIO_COLUMNS order; ``contributions`` in FEATURE_COLUMNS order."""
+    """``contributions`` in ``features`` order."""
     order = np.argsort(-np.abs(contributions), kind="stable")
     reasons: list[Reason] = []
     for index in order[:top]:
         contribution = float(contributions[index])
         if abs(contribution) <= _NEGLIGIBLE:
             break
-        feature = FEATURE_COLUMNS[index]
-        value = None if feature == SECTOR else float(ratios[index])  # ratios lead FEATURE_COLUMNS
+        feature = features[index]
+        value = _value(rows, row, feature)
         reasons.append(
             Reason(
                 feature=feature,
-                label=_label(feature, sector),
+                label=_label(feature, rows.texts.get(feature, [None] * len(rows))[row]),
                 value=None if value is None or np.isnan(value) else value,
                 effect="raises" if contribution > 0 else "lowers",
                 contribution=contribution,
@@ -338,7 +413,17 @@ def _top_reasons(
     return reasons
 
 
+def _value(rows: ScoringRows, row: int, feature: str) -> float | None:
+    if feature in _CATEGORICAL:
+        return None
+    if feature == DATE:
+        return float(rating_year([rows.texts[DATE][row]])[0, 0])
+    return float(rows.ratios[row, RATIO_COLUMNS.index(feature)])
+
+
 def _label(feature: str, value: Any) -> str:
     if feature == SECTOR:
         return FEATURE_LABELS.get(f"{SECTOR}={value}", f"sector: {value}")
+    if feature == AGENCY:
+        return FEATURE_LABELS.get(f"{AGENCY}={value}", f"rated on the scale of {value}")
     return FEATURE_LABELS[feature]

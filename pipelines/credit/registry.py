@@ -44,7 +44,10 @@ def register_best(
     return register_version(
         client,
         name,
-        description="Corporate credit rating band (A+..Junk) from 25 financial ratios.",
+        description=(
+            "Corporate credit rating band (A+..Junk) from 25 financial ratios, the sector, "
+            "the rating agency's scale and the rating year."
+        ),
         source=run.model_uri,
         run_id=run.candidate_run_ids[comparison.best],
         tags=tags,
@@ -70,17 +73,16 @@ def champion_evidence(
             version=str(champion.version), macro_f1=float(stored), decimals=tag_decimals(stored)
         )
     from pipelines.credit.metrics import classification_metrics
-    from pipelines.credit.tuning import oof_probabilities
+    from pipelines.credit.tuning import CandidateSettings, oof_predictions
 
-    proba, _ = oof_probabilities(
+    # Calibration never changes a band, so the uncalibrated refit scores the same macro-F1.
+    oof = oof_predictions(
         tags["family"],
         json.loads(tags["hyperparams"]),
         matrix.features,
         matrix.bands,
         folds,
-        knn_neighbors=params.features.knn_neighbors,
-        smote_k=params.smote.k_neighbors,
-        seed=params.tuning.seed,
+        settings=CandidateSettings.from_params(params),
     )
-    macro_f1 = classification_metrics(matrix.bands, proba)["macro_f1"]
+    macro_f1 = classification_metrics(matrix.bands, oof.proba, oof.bands)["macro_f1"]
     return ChampionEvidence(version=str(champion.version), macro_f1=macro_f1)

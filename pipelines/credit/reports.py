@@ -33,10 +33,27 @@ COMPARISON_METRICS: tuple[str, ...] = (
     "within_one_band_accuracy",
     "expected_calibration_error",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("cv_macro_f1_std", "seconds")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "expected_calibration_error_before_calibration",
+    "cv_macro_f1_std",
+    "cv_within_one_band_accuracy_std",
+    "cv_mean_abs_band_error_std",
+    "cv_expected_calibration_error_std",
+    "seconds",
+)
 # Sorting by one of these puts the smallest first: for them lower is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {"log_loss", "mean_abs_band_error", "expected_calibration_error", "cv_macro_f1_std", "seconds"}
+    {
+        "log_loss",
+        "mean_abs_band_error",
+        "expected_calibration_error",
+        "expected_calibration_error_before_calibration",
+        "cv_macro_f1_std",
+        "cv_within_one_band_accuracy_std",
+        "cv_mean_abs_band_error_std",
+        "cv_expected_calibration_error_std",
+        "seconds",
+    }
 )
 CHART_METRICS: tuple[str, ...] = ("macro_f1", "balanced_accuracy", "within_one_band_accuracy")
 

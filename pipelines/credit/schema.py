@@ -6,7 +6,8 @@ before it is snapshotted, so validation, training and prediction read one schema
 
 from __future__ import annotations
 
-from models.credit_inputs import FeatureColumns
+from models.credit_inputs import FeatureColumns, FeatureRecipe
+from senim.config import CREDIT_RATING_AGENCIES, FeatureParams
 
 RATING = "Rating"
 NAME = "Name"
@@ -50,6 +51,9 @@ ALL_COLUMNS: tuple[str, ...] = ID_COLUMNS + RATIO_COLUMNS
 # What a scoring request must carry: the ratios and the sector. Rating, Name, Symbol,
 # agency and date are optional at prediction time.
 FEATURE_COLUMNS: tuple[str, ...] = RATIO_COLUMNS + (SECTOR,)
+# What a model may read: the required features plus the rating's scale (the agency) and
+# its date. A request without them gets the documented defaults (``scoring_defaults``).
+MODEL_COLUMNS: tuple[str, ...] = FEATURE_COLUMNS + (AGENCY, DATE)
 
 SECTORS: tuple[str, ...] = (
     "Basic Industries",
@@ -66,16 +70,30 @@ SECTORS: tuple[str, ...] = (
     "Transportation",
 )
 
-AGENCIES: tuple[str, ...] = (
-    "Standard & Poor's Ratings Services",
-    "Egan-Jones Ratings Company",
-    "Moody's Investors Service",
-    "Fitch Ratings",
-    "DBRS",
-)
+# The agencies in the Kaggle file; a rating is on one of their scales.
+AGENCIES: tuple[str, ...] = CREDIT_RATING_AGENCIES
 
 # Dates are written M/D/YYYY in the original file.
 DATE_FORMAT = "%m/%d/%Y"
 
-# What the candidate pipelines read, in the model definitions' terms.
-MODEL_INPUTS = FeatureColumns(ratios=RATIO_COLUMNS, sector=SECTOR)
+# The thesis's inputs: the ratios and the sector, nothing else.
+THESIS_INPUTS = FeatureColumns(ratios=RATIO_COLUMNS, categories=(SECTOR,))
+
+
+def model_recipe(features: FeatureParams) -> FeatureRecipe:
+    """What the candidate pipelines read (``features`` in params.yaml), in the model
+    definitions' terms."""
+    columns = FeatureColumns(
+        ratios=RATIO_COLUMNS,
+        categories=tuple(features.categorical),
+        rating_date=DATE if features.rating_year else None,
+    )
+    return FeatureRecipe(
+        columns=columns,
+        knn_neighbors=features.knn_neighbors,
+        ratio_transform=features.ratio_transform,
+    )
+
+
+def thesis_recipe(features: FeatureParams) -> FeatureRecipe:
+    return FeatureRecipe(columns=THESIS_INPUTS, knn_neighbors=features.knn_neighbors)

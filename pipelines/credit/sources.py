@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.credit.schema import (
+    AGENCY,
     ALL_COLUMNS,
     DATE,
     FEATURE_COLUMNS,
@@ -42,14 +43,17 @@ def read_credit_csv(path: str | Path) -> pd.DataFrame:
     return _conform(frame, source=str(path), where=where)
 
 
-def read_scoring_csv(path: str | Path) -> pd.DataFrame:
-    """Read applications to score: the ratios and Sector are required, all else is ignored.
+def read_scoring_csv(path: str | Path, defaults) -> pd.DataFrame:
+    """Read applications to score into MODEL_COLUMNS: the ratios and Sector are required;
+    ``Rating Agency Name`` and ``Date`` are optional (a missing column or an empty cell
+    takes ``defaults``, a ``scoring_inputs.ScoringDefaults``); all else is ignored.
 
     Empty ratio cells are allowed (the model imputes them); infinities are not, since no
-    model can score them meaningfully.
+    model can score them meaningfully. An unknown agency or a bad date names its rows.
     """
     frame, where = _read_csv_records(Path(path))
     features = _conform(frame, source=str(path), where=where, columns=FEATURE_COLUMNS)
+    _add_scoring_context(features, frame, path, where, defaults)
     for column in RATIO_COLUMNS:
         infinite = np.flatnonzero(np.isinf(features[column].to_numpy()))
         if len(infinite):
@@ -58,6 +62,38 @@ def read_scoring_csv(path: str | Path) -> pd.DataFrame:
                 f"{where(infinite[:_MAX_EXAMPLES])}" + _more(len(infinite))
             )
     return features
+
+
+def _add_scoring_context(
+    features: pd.DataFrame, frame: pd.DataFrame, path, where, defaults
+) -> None:
+    """Agency and date columns, checked where given and defaulted where not."""
+    from pipelines.credit.scoring_inputs import check_agency, check_rating_date
+
+    by_key = {_key(column): column for column in frame.columns}
+    for column, check, default in (
+        (AGENCY, check_agency, defaults.agency),
+        (DATE, check_rating_date, defaults.date),
+    ):
+        if _key(column) not in by_key:
+            features[column] = default
+            continue
+        values = frame[by_key[_key(column)]].reset_index(drop=True).map(_to_text)
+        problems: dict[str, list[int]] = {}
+        for row, value in enumerate(values):
+            if value is None:
+                continue
+            try:
+                check(value)
+            except ValueError as exc:
+                problems.setdefault(str(exc), []).append(row)
+        if problems:
+            message, rows = next(iter(problems.items()))
+            raise DataError(
+                f"{path}: column {column!r} {message} at {where(rows[:_MAX_EXAMPLES])}"
+                + _more(len(rows))
+            )
+        features[column] = values.where(values.notna(), default).astype(object)
 
 
 def read_scoring_identifiers(path: str | Path) -> pd.DataFrame:

@@ -59,6 +59,16 @@ _AGENCY_WEIGHTS: dict[str, int] = {
     "Fitch Ratings": 100,
     "DBRS": 3,
 }
+# Agencies rate on different scales: in the real file Egan-Jones rates the same kind of
+# company about a band better than S&P. Notches added to a rating (negative: better),
+# applied to the label only, so the ratios describe the company and the agency the scale.
+_AGENCY_NOTCH_OFFSET: dict[str, float] = {
+    "Standard & Poor's Ratings Services": 0.0,
+    "Egan-Jones Ratings Company": -2.0,
+    "Moody's Investors Service": -0.5,
+    "Fitch Ratings": -1.0,
+    "DBRS": -1.0,
+}
 _FIRST_DAY = date(2005, 1, 3)
 _LAST_DAY = date(2016, 12, 23)
 
@@ -131,11 +141,13 @@ def generate_credit_ratings(params: SyntheticParams) -> pd.DataFrame:
 
     company = np.repeat(np.arange(n), counts)
     notch_position = np.concatenate([_rating_path(rng, latent[c], k) for c, k in enumerate(counts)])
-    notches = np.clip(np.rint(notch_position), 0, len(NOTCHED_RATINGS) - 1).astype(int)
     dates = np.concatenate([_rating_dates(rng, k) for k in counts])
     agencies = rng.choice(
         AGENCIES, size=len(company), p=_normalised([_AGENCY_WEIGHTS[a] for a in AGENCIES])
     )
+    scale = np.array([_AGENCY_NOTCH_OFFSET[a] for a in agencies])
+    rated = notch_position + scale  # never worse, so never into CC, C or D by drift
+    notches = np.clip(np.rint(rated), 0, len(NOTCHED_RATINGS) - 1).astype(int)
 
     ratios = _ratios(rng, notch_position, company, sectors[company], params.noise)
     frame = pd.DataFrame(

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 
 from pipelines.credit.rating_bands import group_ratings
-from pipelines.credit.schema import FEATURE_COLUMNS, NAME, RATING
+from pipelines.credit.schema import MODEL_COLUMNS, NAME, RATING
 from senim.errors import DataError
 
 
 @dataclass(frozen=True)
 class TrainingMatrix:
-    features: pd.DataFrame  # FEATURE_COLUMNS, ratios as float
+    features: pd.DataFrame  # MODEL_COLUMNS: ratios as float, sector, agency, date as text
     bands: np.ndarray  # band codes 0 (Junk) .. 5 (A+)
     companies: np.ndarray  # Name per row: the CV grouping key
 
@@ -25,7 +25,7 @@ class TrainingMatrix:
 
 
 def training_matrix(frame: pd.DataFrame) -> TrainingMatrix:
-    missing = [c for c in (*FEATURE_COLUMNS, NAME, RATING) if c not in frame.columns]
+    missing = [c for c in (*MODEL_COLUMNS, NAME, RATING) if c not in frame.columns]
     if missing:
         raise DataError(f"training data lacks columns: {', '.join(missing)}")
     try:
@@ -33,7 +33,7 @@ def training_matrix(frame: pd.DataFrame) -> TrainingMatrix:
     except ValueError as exc:
         raise DataError(f"column {RATING}: {exc}") from None
     return TrainingMatrix(
-        features=frame.loc[:, list(FEATURE_COLUMNS)].reset_index(drop=True),
+        features=frame.loc[:, list(MODEL_COLUMNS)].reset_index(drop=True),
         bands=bands,
         companies=frame[NAME].astype(str).to_numpy(),
     )

@@ -1,8 +1,11 @@
 """Tune each candidate family with Optuna on company-grouped folds, and refit the winner.
 
-Every score here is macro-F1 over the six bands on validation folds that SMOTE never
-touched, and every family (and the thesis's GridSearchCV baseline) is scored on the
-same precomputed folds, so their numbers and out-of-fold probabilities are comparable.
+Every score here is macro-F1 over the six bands on validation folds (the thesis
+baseline's SMOTE never touches them), and every family (and the thesis's GridSearchCV
+baseline) is scored on the same precomputed folds, so their numbers and out-of-fold
+predictions are comparable. A model's band is its own ``predict`` (the ordinal model
+cuts its score; a classifier takes its most likely band); probabilities are
+``predict_proba``, calibrated when the model is.
 """
 
 from __future__ import annotations
@@ -16,15 +19,22 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from imblearn.pipeline import Pipeline
 from sklearn.metrics import f1_score, make_scorer
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
 
-from models.credit_candidates import baseline_grid, build_pipeline, suggest_hyperparams
+from models.credit_candidates import (
+    ORDINAL_FAMILIES,
+    baseline_grid,
+    build_pipeline,
+    build_thesis_pipeline,
+    fit_params,
+    suggest_hyperparams,
+)
+from models.credit_inputs import FeatureRecipe
 from pipelines.credit.rating_bands import BANDS
-from pipelines.credit.schema import MODEL_INPUTS
-from senim.config import BaselineParams
+from pipelines.credit.schema import model_recipe, thesis_recipe
+from senim.config import BaselineParams, Params
 from senim.errors import DataError
 
 N_BANDS = len(BANDS)
@@ -34,6 +44,36 @@ BASELINE_FAMILY = "thesis_baseline"
 
 Fold = tuple[np.ndarray, np.ndarray]
 FoldCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    """Everything besides family and hyperparameters that shapes a candidate's pipeline."""
+
+    recipe: FeatureRecipe  # what the candidates read
+    seed: int
+    thesis_recipe: FeatureRecipe | None = None  # the baseline's inputs (ratios and sector)
+    smote_k: int = 5  # the thesis baseline's SMOTE
+    inner_splits: int = 4  # calibration's company-grouped inner folds
+
+    @classmethod
+    def from_params(cls, params: Params) -> CandidateSettings:
+        return cls(
+            recipe=model_recipe(params.features),
+            seed=params.tuning.seed,
+            thesis_recipe=thesis_recipe(params.features),
+            smote_k=params.smote.k_neighbors,
+            inner_splits=params.calibration.inner_splits,
+        )
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Each row predicted once, by a model that never saw its company."""
+
+    proba: np.ndarray  # (n_rows, 6), column k = band code k
+    bands: np.ndarray  # (n_rows,) the model's own band per row
+    fold_scores: list[float]  # macro-F1 per fold
 
 
 @dataclass
@@ -46,6 +86,7 @@ class TuningResult:
     n_trials: int  # finished trials in the study (all workers, when shared)
     n_pruned: int
     oof_proba: np.ndarray  # (n_rows, 6), column k = band code k, each row predicted once
+    oof_bands: np.ndarray  # (n_rows,) the band the model named for each row
     fold_scores: list[float] = field(default_factory=list)
     study_name: str = ""
     seconds: float = 0.0
@@ -56,22 +97,74 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(f1_score(y_true, y_pred, labels=_LABELS, average="macro", zero_division=0))
 
 
-def _fold_proba(
-    pipeline: Pipeline, X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame
-) -> np.ndarray:
-    """Fit on one training fold; six-column probabilities for its validation rows.
+def _pipeline(family: str, hyperparams: dict[str, Any], settings: CandidateSettings, calibrated):
+    if family == BASELINE_FAMILY:
+        recipe = settings.thesis_recipe or settings.recipe
+        return build_thesis_pipeline(
+            hyperparams, recipe=recipe, smote_k=settings.smote_k, seed=settings.seed
+        )
+    return build_pipeline(
+        family,
+        hyperparams,
+        recipe=settings.recipe,
+        seed=settings.seed,
+        calibrated=calibrated,
+        inner_splits=settings.inner_splits,
+    )
 
-    Labels are re-coded 0..k-1 for the fit (XGBoost requires it) and mapped back, so a
-    band missing from the training fold gets probability 0 instead of shifting columns.
+
+def fit_candidate(
+    family: str,
+    hyperparams: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    settings: CandidateSettings,
+    groups: np.ndarray | None = None,
+    calibrated: bool = False,
+):
+    """A fitted pipeline and the band codes its model's classes stand for.
+
+    A classifier whose rows miss a band is fitted on codes renumbered 0..k-1 (XGBoost
+    requires it); ordinal and calibrated models always see the codes themselves.
     One BLAS/OpenMP thread: on ~1,000 rows, threads cost more than they save, and
     parallelism comes from workers sharing a study instead.
     """
-    present, encoded = np.unique(y_train, return_inverse=True)
+    y = np.asarray(y, dtype=int)
+    pipeline = _pipeline(family, hyperparams, settings, calibrated)
+    if calibrated or family in ORDINAL_FAMILIES:
+        fitted_codes, codes = y, None
+    else:
+        codes, fitted_codes = np.unique(y, return_inverse=True)
+    with threadpool_limits(limits=1):
+        pipeline.fit(X, fitted_codes, **fit_params(hyperparams, y, groups if calibrated else None))
+    if codes is None:
+        codes = np.asarray(pipeline.classes_, dtype=int)
+    return pipeline, codes
+
+
+def _fold_predictions(
+    family: str,
+    hyperparams: dict[str, Any],
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_test: pd.DataFrame,
+    *,
+    settings: CandidateSettings,
+    groups: np.ndarray | None,
+    calibrated: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit on one training fold; six-column probabilities and bands for its validation
+    rows (a band missing from the training fold gets probability 0)."""
+    pipeline, codes = fit_candidate(
+        family, hyperparams, X_train, y_train, settings=settings, groups=groups,
+        calibrated=calibrated,
+    )  # fmt: skip
     proba = np.zeros((len(X_test), N_BANDS))
     with threadpool_limits(limits=1):
-        pipeline.fit(X_train, encoded)
-        proba[:, present[pipeline.classes_]] = pipeline.predict_proba(X_test)
-    return proba
+        proba[:, codes[np.asarray(pipeline.classes_, dtype=int)]] = pipeline.predict_proba(X_test)
+        bands = codes[np.asarray(pipeline.predict(X_test), dtype=int)]
+    return proba, bands
 
 
 def _check_partition(folds: Sequence[Fold], n_rows: int) -> None:
@@ -83,40 +176,44 @@ def _check_partition(folds: Sequence[Fold], n_rows: int) -> None:
         )
 
 
-def oof_probabilities(
+def oof_predictions(
     family: str,
     hyperparams: dict[str, Any],
     X: pd.DataFrame,
     y: np.ndarray,
     folds: Sequence[Fold],
     *,
-    knn_neighbors: int,
-    smote_k: int,
-    seed: int,
+    settings: CandidateSettings,
+    groups: np.ndarray | None = None,
+    calibrated: bool = False,
     on_fold: FoldCallback | None = None,
-) -> tuple[np.ndarray, list[float]]:
-    """Out-of-fold ``(n_rows, 6)`` probabilities and each fold's macro-F1.
+) -> OutOfFold:
+    """Out-of-fold probabilities, bands and each fold's macro-F1.
 
-    ``on_fold(fold_number, running_mean_f1)`` runs after each fold; it may raise (pruning).
+    ``calibrated`` fits ``CalibratedBands`` in every training fold, its inner folds
+    grouped by ``groups`` (the companies). ``on_fold(fold_number, running_mean_f1)`` runs
+    after each fold; it may raise (pruning).
     """
     y = np.asarray(y)
     _check_partition(folds, len(y))
     proba = np.zeros((len(y), N_BANDS))
+    bands = np.zeros(len(y), dtype=int)
     scores: list[float] = []
     for number, (train, test) in enumerate(folds):
-        pipeline = build_pipeline(
+        proba[test], bands[test] = _fold_predictions(
             family,
             hyperparams,
-            columns=MODEL_INPUTS,
-            knn_neighbors=knn_neighbors,
-            smote_k=smote_k,
-            seed=seed,
+            X.iloc[train],
+            y[train],
+            X.iloc[test],
+            settings=settings,
+            groups=None if groups is None else np.asarray(groups)[train],
+            calibrated=calibrated,
         )
-        proba[test] = _fold_proba(pipeline, X.iloc[train], y[train], X.iloc[test])
-        scores.append(macro_f1(y[test], proba[test].argmax(axis=1)))
+        scores.append(macro_f1(y[test], bands[test]))
         if on_fold is not None:
             on_fold(number, float(np.mean(scores)))
-    return proba, scores
+    return OutOfFold(proba=proba, bands=bands, fold_scores=scores)
 
 
 def _study_counts(study: optuna.Study) -> tuple[int, int]:
@@ -143,9 +240,7 @@ def tune_family(
     folds: Sequence[Fold],
     *,
     n_trials: int,
-    seed: int,
-    knn_neighbors: int,
-    smote_k: int,
+    settings: CandidateSettings,
     storage: str | None = None,
     study_name: str | None = None,
     pruning: bool = True,
@@ -178,9 +273,9 @@ def tune_family(
         load_if_exists=storage is not None,
     )
     study.sampler = optuna.samplers.TPESampler(
-        seed=_sampler_seed(seed, study, shared=storage is not None)
+        seed=_sampler_seed(settings.seed, study, shared=storage is not None)
     )
-    best_here: dict[int, tuple[np.ndarray, list[float]]] = {}  # this process's best trial
+    best_here: dict[int, OutOfFold] = {}  # this process's best trial
 
     def objective(trial: optuna.Trial) -> float:
         hyperparams = suggest_hyperparams(family, trial)
@@ -191,21 +286,19 @@ def tune_family(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        proba, scores = oof_probabilities(
+        oof = oof_predictions(
             family,
             hyperparams,
             X,
             y,
             folds,
-            knn_neighbors=knn_neighbors,
-            smote_k=smote_k,
-            seed=seed,
+            settings=settings,
             on_fold=report if pruning else None,
         )
-        value = float(np.mean(scores))
-        if all(value > np.mean(kept) for _, kept in best_here.values()):
+        value = float(np.mean(oof.fold_scores))
+        if all(value > np.mean(kept.fold_scores) for kept in best_here.values()):
             best_here.clear()
-            best_here[trial.number] = (proba, scores)
+            best_here[trial.number] = oof
         return value
 
     def progress(_: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -225,18 +318,9 @@ def tune_family(
         ) from None
     best_params = dict(best.user_attrs.get(_HYPERPARAMS_ATTR, best.params))
     if best.number in best_here:
-        proba, scores = best_here[best.number]
+        oof = best_here[best.number]
     else:  # best trial ran in another worker: recompute its OOF here (deterministic)
-        proba, scores = oof_probabilities(
-            family,
-            best_params,
-            X,
-            y,
-            folds,
-            knn_neighbors=knn_neighbors,
-            smote_k=smote_k,
-            seed=seed,
-        )
+        oof = oof_predictions(family, best_params, X, y, folds, settings=settings)
     n_finished, n_pruned = _study_counts(study)
     return TuningResult(
         family=family,
@@ -244,8 +328,9 @@ def tune_family(
         best_score=float(best.value),
         n_trials=n_finished,
         n_pruned=n_pruned,
-        oof_proba=proba,
-        fold_scores=scores,
+        oof_proba=oof.proba,
+        oof_bands=oof.bands,
+        fold_scores=oof.fold_scores,
         study_name=name,
         seconds=time.perf_counter() - started,
     )
@@ -257,18 +342,14 @@ def run_baseline(
     folds: Sequence[Fold],
     *,
     baseline_params: BaselineParams,
-    knn_neighbors: int,
-    smote_k: int,
-    seed: int,
+    settings: CandidateSettings,
 ) -> TuningResult:
-    """The thesis's XGBoost + GridSearchCV, but on the same grouped, SMOTE-safe folds."""
+    """The thesis's XGBoost + SMOTE + GridSearchCV on ratios and sector, but on the same
+    grouped folds (SMOTE inside the training folds only)."""
     started = time.perf_counter()
     y = np.asarray(y)
-    pipeline = build_pipeline(
-        "xgboost", {}, columns=MODEL_INPUTS, knn_neighbors=knn_neighbors, smote_k=smote_k, seed=seed
-    )
     grid = GridSearchCV(
-        pipeline,
+        _pipeline(BASELINE_FAMILY, {}, settings, calibrated=False),
         baseline_grid(baseline_params),
         cv=[(train, test) for train, test in folds],
         scoring=make_scorer(macro_f1),
@@ -280,16 +361,7 @@ def run_baseline(
     with threadpool_limits(limits=1):
         grid.fit(X, encoded)
     best_params = {key.removeprefix("model__"): value for key, value in grid.best_params_.items()}
-    proba, scores = oof_probabilities(
-        "xgboost",
-        best_params,
-        X,
-        y,
-        folds,
-        knn_neighbors=knn_neighbors,
-        smote_k=smote_k,
-        seed=seed,
-    )
+    oof = oof_predictions(BASELINE_FAMILY, best_params, X, y, folds, settings=settings)
     n_candidates = len(grid.cv_results_["params"])
     return TuningResult(
         family=BASELINE_FAMILY,
@@ -297,8 +369,9 @@ def run_baseline(
         best_score=float(grid.best_score_),
         n_trials=n_candidates,
         n_pruned=0,
-        oof_proba=proba,
-        fold_scores=scores,
+        oof_proba=oof.proba,
+        oof_bands=oof.bands,
+        fold_scores=oof.fold_scores,
         study_name="grid_search",
         seconds=time.perf_counter() - started,
     )
@@ -310,28 +383,26 @@ def fit_final(
     X: pd.DataFrame,
     y: np.ndarray,
     *,
-    knn_neighbors: int,
-    smote_k: int,
-    seed: int,
-) -> Pipeline:
-    """The chosen pipeline refitted on every row; it predicts band codes directly."""
+    settings: CandidateSettings,
+    groups: np.ndarray | None = None,
+    calibrated: bool = False,
+):
+    """The chosen pipeline refitted on every row; it predicts band codes directly.
+
+    ``calibrated`` (with the companies as ``groups``) is what gets registered: the same
+    bands, calibrated probabilities.
+    """
     y = np.asarray(y)
     present = np.unique(y)
-    if family == "xgboost" and not np.array_equal(present, np.arange(present.size)):
+    if not np.array_equal(present, np.arange(N_BANDS)):
+        missing = [BANDS[b] for b in range(N_BANDS) if b not in set(present.tolist())]
         raise DataError(
-            f"xgboost needs band codes 0..{present.size - 1} but the data has "
-            f"{', '.join(BANDS[int(b)] for b in present)}: every band from Junk up must occur"
+            f"{family} is refitted on every row, and every band from Junk to A+ must occur; "
+            f"the data has no {', '.join(missing)}"
         )
-    pipeline = build_pipeline(
-        family,
-        hyperparams,
-        columns=MODEL_INPUTS,
-        knn_neighbors=knn_neighbors,
-        smote_k=smote_k,
-        seed=seed,
+    pipeline, _ = fit_candidate(
+        family, hyperparams, X, y, settings=settings, groups=groups, calibrated=calibrated
     )
-    with threadpool_limits(limits=1):
-        pipeline.fit(X, y)
     return pipeline
 
 

@@ -21,6 +21,8 @@ from pipelines.common.gx_suite import (
 )
 from pipelines.credit.rating_bands import ALLOWED_RATINGS, BANDS, rating_to_band
 from pipelines.credit.schema import (
+    AGENCIES,
+    AGENCY,
     ALL_COLUMNS,
     DATE,
     DATE_FORMAT,
@@ -28,6 +30,7 @@ from pipelines.credit.schema import (
     RATING,
     RATIO_COLUMNS,
     SECTOR,
+    SECTORS,
 )
 from senim.config import ValidationParams
 from senim.errors import DataValidationError
@@ -216,6 +219,18 @@ def build_credit_suite(params: ValidationParams) -> ExpectationSuite:
             value_set=list(ALLOWED_RATINGS),
             description=f"{RATING} must be AAA..D with an optional + or - notch",
             meta={"problem": "unknown labels"},
+        ),
+        ex.ExpectColumnValuesToBeInSet(
+            column=AGENCY,
+            value_set=list(AGENCIES),
+            description=f"{AGENCY} must be one of the known agencies (the rating's scale)",
+            meta={"problem": "unknown agencies"},
+        ),
+        ex.ExpectColumnValuesToBeInSet(
+            column=SECTOR,
+            value_set=list(SECTORS),
+            description=f"{SECTOR} must be one of the {len(SECTORS)} known sectors",
+            meta={"problem": "unknown sectors"},
         ),
         ex.ExpectColumnValuesToMatchStrftimeFormat(
             column=DATE,

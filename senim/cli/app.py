@@ -253,7 +253,10 @@ def credit_predict(
     """Score a CSV: one output row per input row, in the same order.
 
     Input needs the 25 financial ratios and Sector; Name and Symbol are carried over,
-    Rating and any other columns are ignored, and empty ratio cells are imputed. Output
+    Rating and any other columns are ignored, and empty ratio cells are imputed.
+    Optional: Rating Agency Name (the scale to rate on; default
+    scoring.default_rating_agency) and Date (M/D/YYYY, the rating's date; default
+    today); an empty cell takes the default. Output
     columns: Name, Symbol (when given), rating_band (A+, A, BBB, BB, B, Junk), band_code
     (5..0), p_A+ .. p_Junk, score (0-100 = 100 x expected band code / 5: 0 is certainly
     Junk, 100 certainly A+), decision (approve / review / reject, as the service decides)
@@ -267,12 +270,13 @@ def credit_predict(
         predict_frame,
         write_predictions,
     )
+    from pipelines.credit.scoring_inputs import ScoringDefaults
     from pipelines.credit.sources import read_scoring_csv, read_scoring_identifiers
     from senim.config import load_params
 
-    features = read_scoring_csv(input)
-    identifiers = read_scoring_identifiers(input)
     scoring = load_params(stores.params_path).scoring
+    features = read_scoring_csv(input, ScoringDefaults.today(scoring.default_rating_agency))
+    identifiers = read_scoring_identifiers(input)
     check_reachable(stores)
     loaded = load_model(mlflow_client(stores), model_uri)
     write_predictions(officer_rows(predict_frame(loaded, features), identifiers, scoring), output)

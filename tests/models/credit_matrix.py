@@ -9,9 +9,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.credit.schema import NAME, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import (
+    AGENCIES,
+    AGENCY,
+    DATE,
+    NAME,
+    RATIO_COLUMNS,
+    SECTOR,
+    SECTORS,
+    model_recipe,
+)
+from senim.config import FeatureParams
 
 BAND = "band"
+# What the candidates read by default (params.yaml's features): ratios, sector, agency, year.
+RECIPE = model_recipe(FeatureParams())
 # Ratios that get missing values, to exercise KNNImputer; currentRatio stays complete
 # so tests can trace rows through the pipeline by its value.
 NAN_COLUMNS: tuple[str, ...] = ("quickRatio", "returnOnEquity", "debtRatio", "payablesTurnover")
@@ -26,7 +38,8 @@ def credit_matrix(
     noise: float = 0.3,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Ratios, Sector, Name and an integer ``band`` column (0 = Junk .. 5 = A+)."""
+    """Ratios, Sector, Rating Agency Name, Date, Name and an integer ``band`` column
+    (0 = Junk .. 5 = A+)."""
     rng = np.random.default_rng(seed)
     low, high = rows_per_company
     sizes = rng.integers(low, high + 1, size=n_companies)
@@ -42,6 +55,16 @@ def credit_matrix(
     for column in NAN_COLUMNS:
         frame.loc[rng.random(company.size) < nan_fraction, column] = np.nan
     frame[SECTOR] = company_sector[company]
+    frame[AGENCY] = rng.choice(AGENCIES[:4], size=company.size)
+    frame[DATE] = [
+        f"{m}/{d}/{y}"
+        for m, d, y in zip(
+            rng.integers(1, 13, company.size),
+            rng.integers(1, 29, company.size),
+            rng.integers(2010, 2017, company.size),
+            strict=True,
+        )
+    ]
     frame[NAME] = [f"Company {i:03d}" for i in company]
     frame[BAND] = np.searchsorted(_THRESHOLDS, quality)
     return frame

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.credit_candidates import build_pipeline
+from models.credit_candidates import build_pipeline, fit_params
 from pipelines.credit.predict import LoadedModel
-from pipelines.credit.schema import FEATURE_COLUMNS, MODEL_INPUTS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.schema import MODEL_COLUMNS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.scoring_inputs import ScoringDefaults
 from senim.config import ScoringParams
 from serving.credit_schemas import CreditApplication
 from serving.credit_scoring import CreditScorer
 from serving.served_model import ServedModelCard
-from tests.models.credit_matrix import BAND, credit_matrix
+from tests.models.credit_matrix import BAND, RECIPE, credit_matrix
 
 CARD = ServedModelCard(
     model_name="credit-rating",
@@ -28,21 +29,37 @@ CARD = ServedModelCard(
 
 
 def fitted_xgboost(seed: int = 0):
-    """An XGBoost preprocess -> SMOTE -> model pipeline on a small table (well under 1 s).
+    """An XGBoost preprocess -> model pipeline on a small table (well under 1 s).
 
     Ratios are made non-negative so that rows of the same table are valid applications.
     """
     table = credit_matrix(50, seed=seed)
     table[list(RATIO_COLUMNS)] = table[list(RATIO_COLUMNS)].abs()
     pipeline = build_pipeline(
-        "xgboost",
-        {"n_estimators": 20, "max_depth": 3},
-        columns=MODEL_INPUTS,
-        knn_neighbors=5,
-        smote_k=3,
-        seed=0,
+        "xgboost", {"n_estimators": 20, "max_depth": 3}, recipe=RECIPE, seed=0
     )
-    return pipeline.fit(table[list(FEATURE_COLUMNS)], table[BAND].to_numpy()), table
+    return pipeline.fit(table[list(MODEL_COLUMNS)], table[BAND].to_numpy()), table
+
+
+# What a request without agency or date is rated on, today.
+DEFAULTS = ScoringDefaults.today(ScoringParams().default_rating_agency)
+
+
+def fitted_calibrated_ordinal(seed: int = 0):
+    """The ordinal model wrapped in its calibration, as a retraining registers it."""
+    table = credit_matrix(80, seed=seed)
+    table[list(RATIO_COLUMNS)] = table[list(RATIO_COLUMNS)].abs()
+    pipeline = build_pipeline(
+        "ordinal_xgboost",
+        {"n_estimators": 40, "max_depth": 3},
+        recipe=RECIPE,
+        seed=0,
+        calibrated=True,
+        inner_splits=3,
+    )
+    y = table[BAND].to_numpy()
+    pipeline.fit(table[list(MODEL_COLUMNS)], y, **fit_params({}, y, table["Name"].to_numpy()))
+    return pipeline, table
 
 
 def applications(table: pd.DataFrame, rows: int) -> list[CreditApplication]:

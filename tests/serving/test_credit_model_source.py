@@ -19,7 +19,7 @@ from senim.errors import RegistryError
 from serving.credit_model_source import MODEL_TAG_ENV, resolve_model_tag, smoke_application
 from serving.credit_schemas import CreditApplication, to_frame
 from serving.served_model import service_params_path
-from tests.serving.scoring_fixtures import CARD, fitted_xgboost, scorer
+from tests.serving.scoring_fixtures import CARD, DEFAULTS, fitted_xgboost, scorer
 
 
 @pytest.fixture()
@@ -125,7 +125,7 @@ def test_given_the_smoke_application_then_it_is_a_valid_application_of_ones():
 
     assert isinstance(application, CreditApplication)
     assert application.sector == SECTORS[0]
-    frame = to_frame([application])
+    frame = to_frame([application], DEFAULTS)
     assert frame.loc[0, list(RATIO_COLUMNS)].tolist() == [1.0] * len(RATIO_COLUMNS)
 
 

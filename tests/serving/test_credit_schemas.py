@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 
@@ -9,7 +10,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR, SECTORS
+from pipelines.credit.schema import (
+    AGENCIES,
+    AGENCY,
+    DATE,
+    FEATURE_COLUMNS,
+    MODEL_COLUMNS,
+    RATIO_COLUMNS,
+    SECTOR,
+    SECTORS,
+)
+from pipelines.credit.scoring_inputs import ScoringDefaults
 from pipelines.credit.validate import RATIO_LIMITS
 from serving.credit_schemas import (
     MAX_BATCH,
@@ -21,6 +32,8 @@ from serving.credit_schemas import (
     ReasonCode,
     to_frame,
 )
+
+DEFAULTS = ScoringDefaults(agency="Moody's Investors Service", day=dt.date(2026, 3, 4))
 
 
 def _application(**overrides) -> dict:
@@ -47,11 +60,15 @@ def test_given_the_model_then_its_aliases_are_exactly_the_schema_feature_columns
     assert aliases[: len(FEATURE_COLUMNS)] == list(FEATURE_COLUMNS)
 
 
-def test_given_a_good_application_when_framed_then_columns_follow_feature_order_and_types():
+def test_given_a_good_application_when_framed_then_columns_follow_model_order_and_types():
     first = CreditApplication.model_validate(_application())
-    second = CreditApplication.model_validate(_application(currentRatio=3, Sector="Finance"))
-    frame = to_frame([first, second])
-    assert list(frame.columns) == list(FEATURE_COLUMNS)
+    second = CreditApplication.model_validate(
+        _application(currentRatio=3, Sector="Finance", Date="12/31/2015", **{AGENCY: AGENCIES[1]})
+    )
+    frame = to_frame([first, second], DEFAULTS)
+    assert list(frame.columns) == list(MODEL_COLUMNS)
+    assert frame[AGENCY].tolist() == ["Moody's Investors Service", AGENCIES[1]]
+    assert frame[DATE].tolist() == ["3/4/2026", "12/31/2015"]
     assert all(frame[column].dtype == np.float64 for column in RATIO_COLUMNS)
     assert frame[SECTOR].tolist() == ["Energy", "Finance"]
     expected = [_application()[column] for column in RATIO_COLUMNS]
@@ -60,9 +77,9 @@ def test_given_a_good_application_when_framed_then_columns_follow_feature_order_
 
 
 def test_given_no_applications_when_framed_then_the_frame_is_empty_with_the_columns():
-    frame = to_frame([])
-    assert frame.shape == (0, len(FEATURE_COLUMNS))
-    assert list(frame.columns) == list(FEATURE_COLUMNS)
+    frame = to_frame([], DEFAULTS)
+    assert frame.shape == (0, len(MODEL_COLUMNS))
+    assert list(frame.columns) == list(MODEL_COLUMNS)
 
 
 def test_given_snake_case_names_when_validated_then_they_equal_the_schema_names():
@@ -192,6 +209,10 @@ def test_given_a_field_both_by_alias_and_by_name_when_validated_then_it_is_refus
         ("Rating", "AAX"),
         ("Date", "2015-11-27"),
         ("Date", "13/45/2015"),
+        ("Date", "1/1/1899"),
+        ("Date", "1/1/2999"),
+        ("Rating Agency Name", "Standard and Poor's"),
+        ("Rating Agency Name", ""),
         ("Name", ""),
         ("Name", "ACME\x00Corp"),
         ("Name", "x" * 201),
@@ -294,3 +315,24 @@ def test_given_a_bad_score_when_built_then_the_field_is_named(overrides, loc):
 def test_given_a_reason_with_an_unknown_effect_then_it_is_refused():
     reason = _score()["reasons"][0] | {"effect": "neutral"}
     assert _error_at(ReasonCode, reason)["loc"] == ("effect",)
+
+
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [("1/1/2999", "must not be in the future"), ("2015-11-27", "M/D/YYYY")],
+)
+def test_given_a_bad_date_when_validated_then_the_message_says_which_rule(date, message):
+    error = _error_at(CreditApplication, _application(Date=date))
+    assert message in error["msg"]
+
+
+def test_given_an_unknown_agency_when_validated_then_the_error_lists_the_known_ones():
+    error = _error_at(CreditApplication, _application(**{AGENCY: "Acme Ratings"}))
+    assert error["loc"] == (AGENCY,)
+    assert all(agency in error["msg"] for agency in AGENCIES)
+
+
+def test_given_the_schema_then_agency_and_date_are_optional_and_documented():
+    schema = CreditApplication.model_json_schema(by_alias=True)
+    assert AGENCY not in schema["required"] and DATE not in schema["required"]
+    assert "default" in schema["properties"][AGENCY]["description"]

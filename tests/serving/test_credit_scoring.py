@@ -12,8 +12,15 @@ from pipelines.credit.rating_bands import BANDS
 from pipelines.credit.reason_codes import reason_codes
 from senim.config import ScoringParams
 from serving.credit_schemas import to_frame
-from serving.credit_scoring import UNSTAMPED_REQUEST_ID
-from tests.serving.scoring_fixtures import CARD, applications, fitted_xgboost, scorer
+from serving.credit_scoring import UNSTAMPED_REQUEST_ID, CreditScorer
+from tests.serving.scoring_fixtures import (
+    CARD,
+    DEFAULTS,
+    applications,
+    fitted_calibrated_ordinal,
+    fitted_xgboost,
+    scorer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,7 @@ def test_given_applications_when_scored_then_the_numbers_equal_the_batch_cli(mod
     """`senim credit predict` and the service must publish the same band, probabilities
     and score for the same model and rows."""
     results = scorer(model).score(apps)
-    frame = predict_frame(scorer(model).loaded, to_frame(apps))
+    frame = predict_frame(scorer(model).loaded, to_frame(apps, DEFAULTS))
 
     assert [r.rating_band for r in results] == frame["rating_band"].tolist()
     assert [r.band_code for r in results] == frame["band_code"].tolist()
@@ -107,7 +114,7 @@ def test_given_the_contributions_option_then_reasons_are_reason_codes_rounded(mo
 
     results = scorer(model, scoring).score(apps)
 
-    expected = reason_codes(model, to_frame(apps), top=3, xgboost_contributions=option)
+    expected = reason_codes(model, to_frame(apps, DEFAULTS), top=3, xgboost_contributions=option)
     for result, reasons in zip(results, expected, strict=True):
         assert [r.model_dump() for r in result.reasons] == [
             {**r, "contribution": round(r["contribution"], 4)} for r in reasons
@@ -115,8 +122,8 @@ def test_given_the_contributions_option_then_reasons_are_reason_codes_rounded(mo
 
 
 def test_given_the_frame_of_applications_then_it_is_what_the_model_was_trained_on(model, apps):
-    """The applications reach the model as FEATURE_COLUMNS rows: the same as the table's."""
-    frame = to_frame(apps)
+    """The applications reach the model as MODEL_COLUMNS rows: the same as the table's."""
+    frame = to_frame(apps, DEFAULTS)
 
     assert isinstance(frame, pd.DataFrame) and len(frame) == len(apps)
     assert list(frame.columns) == list(model.feature_names_in_)
@@ -126,4 +133,57 @@ def test_given_any_answer_when_scored_then_confidence_is_exactly_the_bands_proba
     """Rounded once: never 0.936132 beside a probability of 0.936131 (the README says they
     are the same number)."""
     for result in scorer(model).score(apps):
+        assert result.confidence == result.probabilities[result.rating_band]
+
+
+@pytest.fixture(scope="module")
+def ordinal_and_table():
+    return fitted_calibrated_ordinal()
+
+
+def test_given_the_calibrated_ordinal_model_then_its_band_and_numbers_equal_the_batch_cli(
+    ordinal_and_table,
+):
+    model, table = ordinal_and_table
+    apps = applications(table, 20)
+    results = scorer(model).score(apps)
+    frame = predict_frame(scorer(model).loaded, to_frame(apps, DEFAULTS))
+    bands = model.predict(to_frame(apps, DEFAULTS))
+    assert [r.band_code for r in results] == frame["band_code"].tolist() == bands.tolist()
+    assert [r.score for r in results] == frame["score"].tolist()
+    for result in results:  # the published probability of the band it names
+        assert result.confidence == result.probabilities[result.rating_band]
+
+
+def test_given_the_calibrated_ordinal_model_then_the_compiled_inputs_are_the_pipelines(
+    ordinal_and_table,
+):
+    model, table = ordinal_and_table
+    credit = CreditScorer.build(scorer(model).loaded, CARD, ScoringParams())
+    assert credit.compiled is not None, "the new preprocessing must compile"
+    apps = applications(table, 15)
+    assert [r.model_dump() for r in credit.score(apps)] == [
+        r.model_dump() for r in scorer(model).score(apps)
+    ]
+
+
+def test_given_a_request_without_agency_or_date_then_it_is_rated_on_the_defaults(
+    ordinal_and_table,
+):
+    model, table = ordinal_and_table
+    (app,) = applications(table, 1)
+    explicit = app.model_copy(update={"rating_agency_name": DEFAULTS.agency, "date": DEFAULTS.date})
+    assert scorer(model).score([app])[0].score == scorer(model).score([explicit])[0].score
+
+
+def test_given_another_agency_scale_then_the_score_may_move_but_the_answer_stays_valid(
+    ordinal_and_table,
+):
+    model, table = ordinal_and_table
+    apps = applications(table, 10)
+    other = [
+        a.model_copy(update={"rating_agency_name": "Egan-Jones Ratings Company"}) for a in apps
+    ]
+    for result in scorer(model).score(other):
+        assert 0 <= result.score <= 100
         assert result.confidence == result.probabilities[result.rating_band]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.credit_candidates import build_pipeline
+from models.credit_candidates import build_pipeline, build_thesis_pipeline
 from pipelines.credit.metrics import score_from_proba
 from pipelines.credit.predict import (
     OUTPUT_COLUMNS,
@@ -19,14 +19,16 @@ from pipelines.credit.predict import (
     transformed_inputs,
 )
 from pipelines.credit.rating_bands import BANDS
-from pipelines.credit.schema import FEATURE_COLUMNS, MODEL_INPUTS
-from tests.models.credit_matrix import BAND, credit_matrix
+from pipelines.credit.schema import MODEL_COLUMNS, thesis_recipe
+from senim.config import FeatureParams
+from tests.models.credit_matrix import BAND, RECIPE, credit_matrix
 
 HYPERPARAMS = {
     "xgboost": {"n_estimators": 20, "max_depth": 3},
     "logistic_regression": {"C": 1.0},
     "decision_tree": {"max_depth": 5},
     "random_forest": {"n_estimators": 10, "max_depth": 5},
+    "ordinal_xgboost": {"n_estimators": 30, "max_depth": 3},
 }
 
 
@@ -37,21 +39,26 @@ def table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def features(table) -> pd.DataFrame:
-    return table[list(FEATURE_COLUMNS)]
+    return table[list(MODEL_COLUMNS)]
 
 
 @pytest.fixture(scope="module")
 def fitted(table, features) -> dict:
-    """Small preprocess -> SMOTE -> model pipelines, one per family (well under a second)."""
-    return {
-        family: build_pipeline(
-            family, params, columns=MODEL_INPUTS, knn_neighbors=5, smote_k=3, seed=0
-        ).fit(features, table[BAND].to_numpy())
+    """Small preprocess -> model pipelines, one per family, and the thesis's with SMOTE."""
+    models = {
+        family: build_pipeline(family, params, recipe=RECIPE, seed=0).fit(
+            features, table[BAND].to_numpy()
+        )
         for family, params in HYPERPARAMS.items()
     }
+    thesis = build_thesis_pipeline(
+        HYPERPARAMS["xgboost"], recipe=thesis_recipe(FeatureParams()), smote_k=3, seed=0
+    )
+    models["thesis"] = thesis.fit(features, table[BAND].to_numpy())
+    return models
 
 
-@pytest.mark.parametrize("family", list(HYPERPARAMS))
+@pytest.mark.parametrize("family", [*HYPERPARAMS, "thesis"])
 def test_given_transformed_inputs_when_predicting_then_probabilities_are_the_same_bits(
     family, features, fitted
 ):
@@ -68,7 +75,7 @@ def test_given_transformed_inputs_when_predicting_then_probabilities_are_the_sam
 
 def test_given_a_pipeline_with_smote_when_transformed_then_smote_is_skipped(features, fitted):
     """SMOTE resamples in training only: predict-time inputs keep one row per application."""
-    model = fitted["xgboost"]
+    model = fitted["thesis"]
     assert "smote" in model.named_steps
 
     transformed = transformed_inputs(model, features)
@@ -121,3 +128,20 @@ def test_given_transformed_inputs_when_framed_then_the_frame_is_unchanged(featur
     )
 
     pd.testing.assert_frame_equal(with_transformed, predict_frame(loaded, features))
+
+
+def test_given_band_codes_when_published_then_they_are_kept_instead_of_the_argmax():
+    proba = np.array([[0.1, 0.2, 0.3, 0.25, 0.1, 0.05]])
+    assert PublishedPrediction.of(proba).band_codes.tolist() == [2]
+    assert PublishedPrediction.of(proba, np.array([3])).band_codes.tolist() == [3]
+
+
+def test_given_the_ordinal_model_when_framed_then_the_band_is_its_own_not_the_argmax(
+    features, fitted
+):
+    model = fitted["ordinal_xgboost"]
+    loaded = LoadedModel(model=model, uri="runs:/abc/model", version="1")
+    frame = predict_frame(loaded, features)
+    assert frame["band_code"].tolist() == model.predict(features).tolist()
+    proba = band_probabilities(model, features)
+    assert np.array_equal(frame["score"], score_from_proba(proba).round(2))

@@ -10,27 +10,42 @@ import pytest
 import xgboost as xgb
 from sklearn.neighbors import KNeighborsClassifier
 
-from models.credit_candidates import build_pipeline, feature_importance
+from models.credit_candidates import build_pipeline, feature_importance, fit_params
+from models.credit_features import output_groups
 from pipelines.credit.metrics import score_from_proba
 from pipelines.credit.predict import band_probabilities, transformed_inputs
 from pipelines.credit.reason_codes import FEATURE_LABELS, reason_codes
-from pipelines.credit.schema import FEATURE_COLUMNS, MODEL_INPUTS, RATIO_COLUMNS, SECTOR, SECTORS
-from tests.models.credit_matrix import BAND, credit_matrix
+from pipelines.credit.schema import (
+    AGENCIES,
+    AGENCY,
+    DATE,
+    MODEL_COLUMNS,
+    NAME,
+    RATIO_COLUMNS,
+    SECTOR,
+    SECTORS,
+)
+from tests.models.credit_matrix import BAND, RECIPE, credit_matrix
 
 HYPERPARAMS = {
     "xgboost": {"n_estimators": 30, "max_depth": 3},
     "logistic_regression": {"C": 1.0},
     "decision_tree": {"max_depth": 5},
     "random_forest": {"n_estimators": 20, "max_depth": 6},
+    "ordinal_xgboost": {"n_estimators": 30, "max_depth": 3},
 }
 METHODS = {
     "xgboost": "xgboost_pred_contribs",
     "logistic_regression": "linear_terms",
     "decision_tree": "tree_path",
     "random_forest": "tree_path",
+    "ordinal_xgboost": "xgboost_pred_contribs",
+    "calibrated_ordinal": "xgboost_pred_contribs",
+    "calibrated_forest": "tree_path",
     "knn": "occlusion",
 }
-ALL = len(FEATURE_COLUMNS)
+FEATURES = (*RATIO_COLUMNS, SECTOR, AGENCY, DATE)  # what the default recipe reads
+ALL = len(FEATURES)
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +55,31 @@ def table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def features(table) -> pd.DataFrame:
-    return table[list(FEATURE_COLUMNS)]
+    return table[list(MODEL_COLUMNS)]
 
 
 @pytest.fixture(scope="module")
 def fitted(table, features) -> dict:
     models = {}
+    y = table[BAND].to_numpy()
     for family in (*HYPERPARAMS, "knn"):
         pipeline = build_pipeline(
             "decision_tree" if family == "knn" else family,
             HYPERPARAMS.get(family, {}),
-            columns=MODEL_INPUTS,
-            knn_neighbors=5,
-            smote_k=3,
+            recipe=RECIPE,
             seed=0,
         )
         if family == "knn":  # a model with no decomposition of its own
             pipeline.set_params(model=KNeighborsClassifier(n_neighbors=15))
-        models[family] = pipeline.fit(features, table[BAND].to_numpy())
+        models[family] = pipeline.fit(features, y)
+    for name, family in (
+        ("calibrated_ordinal", "ordinal_xgboost"),
+        ("calibrated_forest", "random_forest"),
+    ):
+        pipeline = build_pipeline(
+            family, HYPERPARAMS[family], recipe=RECIPE, seed=0, calibrated=True, inner_splits=3
+        )
+        models[name] = pipeline.fit(features, y, **fit_params({}, y, table[NAME].to_numpy()))
     return models
 
 
@@ -84,11 +106,17 @@ def test_given_each_model_when_explained_then_reasons_are_few_sorted_and_readabl
         assert sizes == sorted(sizes, reverse=True)
         for reason in reasons:
             assert reason["method"] == METHODS[family]
-            assert reason["feature"] in FEATURE_COLUMNS
+            assert reason["feature"] in FEATURES
             assert reason["effect"] == ("raises" if reason["contribution"] > 0 else "lowers")
             if reason["feature"] == SECTOR:
                 assert reason["label"] == f"sector: {row[SECTOR]}"
                 assert reason["value"] is None
+            elif reason["feature"] == AGENCY:
+                assert reason["label"] == f"rated on the scale of {row[AGENCY]}"
+                assert reason["value"] is None
+            elif reason["feature"] == DATE:
+                assert reason["label"].startswith("rating year")
+                assert reason["value"] == float(row[DATE].rpartition("/")[2])
             else:
                 assert reason["label"] == FEATURE_LABELS[reason["feature"]]
                 assert " " in reason["label"] and reason["feature"] not in reason["label"]
@@ -96,23 +124,30 @@ def test_given_each_model_when_explained_then_reasons_are_few_sorted_and_readabl
                 assert reason["value"] == (None if pd.isna(expected) else expected)
 
 
-def test_given_all_labels_then_every_ratio_and_sector_has_a_plain_language_name():
-    assert set(FEATURE_LABELS) == set(RATIO_COLUMNS) | {f"{SECTOR}={s}" for s in SECTORS}
+def test_given_all_labels_then_every_feature_and_category_has_a_plain_language_name():
+    assert set(FEATURE_LABELS) == (
+        set(RATIO_COLUMNS)
+        | {f"{SECTOR}={s}" for s in SECTORS}
+        | {f"{AGENCY}={a}" for a in AGENCIES}
+        | {DATE}
+    )
     assert FEATURE_LABELS["Sector=Energy"] == "sector: Energy"
+    assert FEATURE_LABELS[f"{AGENCY}=Fitch Ratings"] == "rated on the scale of Fitch Ratings"
     for label in FEATURE_LABELS.values():
         assert not re.search(r"[a-z][A-Z]", label), f"camelCase in {label!r}"
         assert label == label.strip() and " " in label
 
 
 @pytest.mark.parametrize("family", ["xgboost", "logistic_regression", "decision_tree"])
-def test_given_one_hot_sectors_when_explained_then_they_come_back_as_one_feature(
+def test_given_one_hot_columns_when_explained_then_each_comes_back_as_one_feature(
     family, features, fitted
 ):
     explained = reason_codes(fitted[family], features.iloc[:40], top=ALL)
     for reasons in explained:
         names = [reason["feature"] for reason in reasons]
         assert len(names) == len(set(names))
-        assert not any(name.startswith(f"{SECTOR}=") for name in names)
+        assert not any("=" in name for name in names)
+        assert set(names) <= set(FEATURES)
     if family == "logistic_regression":  # every sector has its own non-zero terms
         assert all(SECTOR in {reason["feature"] for reason in r} for r in explained)
 
@@ -155,9 +190,13 @@ def _xgboost_terms(pipeline, rows: pd.DataFrame) -> np.ndarray:
     return booster.predict(matrix, pred_contribs=True).astype(float)
 
 
-def _collapsed(values: np.ndarray) -> dict[str, float]:
-    out = dict(zip(RATIO_COLUMNS, values[: len(RATIO_COLUMNS)], strict=True))
-    out[SECTOR] = float(values[len(RATIO_COLUMNS) :].sum())
+def _collapsed(pipeline, values: np.ndarray) -> dict[str, float]:
+    """Model-column values summed per input feature (one-hot columns into their column)."""
+    out: dict[str, float] = {}
+    for (_, column, _), value in zip(
+        output_groups(pipeline.named_steps["preprocess"]), values, strict=True
+    ):
+        out[column] = out.get(column, 0.0) + float(value)
     return out
 
 
@@ -175,7 +214,7 @@ def test_given_xgboost_then_each_contribution_is_its_path_averaged_score_slope(f
     rows = features.iloc[:3]
     contribs = _xgboost_terms(pipeline, rows)
     for row, reasons in enumerate(reason_codes(pipeline, rows, top=ALL)):
-        expected = _collapsed(_path_average(contribs[row, :, :-1], contribs[row, :, -1]))
+        expected = _collapsed(pipeline, _path_average(contribs[row, :, :-1], contribs[row, :, -1]))
         got = _by_feature(reasons)
         for feature, value in expected.items():
             assert got.get(feature, 0.0) == pytest.approx(value, abs=1e-3)
@@ -198,7 +237,7 @@ def test_given_logistic_regression_then_contributions_come_from_its_own_linear_t
     np.testing.assert_allclose(totals + intercept_score, _scores(pipeline, features), atol=0.01)
     for row in range(2):
         terms = model.coef_ * inputs[row][None, :]
-        expected = _collapsed(_path_average(terms, model.intercept_))
+        expected = _collapsed(pipeline, _path_average(terms, model.intercept_))
         got = _by_feature(explained[row])
         for feature, value in expected.items():
             assert got.get(feature, 0.0) == pytest.approx(value, abs=1e-3)
@@ -225,7 +264,9 @@ def test_given_a_model_without_a_decomposition_then_occlusion_hides_one_feature_
     assert reasons, "occlusion must find a feature that matters"
     for feature, contribution in reasons.items():
         hidden = row.copy()
-        hidden[feature] = np.nan if feature != SECTOR else "never seen"
+        hidden[feature] = (
+            "never seen" if feature in (SECTOR, AGENCY) else None if feature == DATE else np.nan
+        )
         assert contribution == pytest.approx(
             _scores(pipeline, row)[0] - _scores(pipeline, hidden)[0], abs=1e-9
         )
@@ -349,3 +390,44 @@ def test_given_a_non_xgboost_model_when_approximate_is_asked_then_its_own_method
 def test_given_an_unknown_xgboost_contributions_option_then_value_error(bad, features, fitted):
     with pytest.raises(ValueError, match="xgboost_contributions"):
         reason_codes(fitted["xgboost"], features.iloc[:1], xgboost_contributions=bad)
+
+
+def _published_score_of_signal(final, signal: np.ndarray) -> np.ndarray:
+    proba = final.proba_from_signal(np.asarray(signal, dtype=float))
+    return 20.0 * (proba @ np.arange(6, dtype=float))
+
+
+@pytest.mark.parametrize("name", ["ordinal_xgboost", "calibrated_ordinal"])
+def test_given_the_ordinal_model_then_contributions_add_up_to_the_published_score_less_the_bias(
+    name, features, fitted
+):
+    """The regression's own decomposition, carried through the map from its score to the
+    published (calibrated) score: exactly additive in score points."""
+    pipeline = fitted[name]
+    final = pipeline.named_steps["model"]
+    ordinal = final.estimator_ if name.startswith("calibrated") else final
+    rows = features.iloc[:25]
+    terms = xgb.DMatrix(pipeline.named_steps["preprocess"].transform(rows))
+    bias = ordinal.regressor_.get_booster().predict(terms, pred_contribs=True)[:, -1]
+    explained = reason_codes(pipeline, rows, top=ALL)
+    totals = np.array([sum(r["contribution"] for r in reasons) for reasons in explained])
+    expected = _scores(pipeline, rows) - _published_score_of_signal(final, bias)
+    np.testing.assert_allclose(totals, expected, atol=1e-4)  # XGBoost sums in float32
+
+
+def test_given_a_calibrated_forest_then_its_tree_paths_add_up_to_the_published_score(
+    features, fitted
+):
+    """The forest's paths add up to 20 * (its expected band code - the roots'); carried
+    through the calibration they add up to the published score less the roots' score."""
+    pipeline = fitted["calibrated_forest"]
+    final = pipeline.named_steps["model"]
+    forest = final.estimator_
+    codes = final.band_codes_[forest.classes_].astype(float)
+    roots = [tree.tree_.value[0, 0] / tree.tree_.value[0, 0].sum() for tree in forest.estimators_]
+    root_signal = float(np.mean([root @ codes for root in roots]))
+    rows = features.iloc[:20]
+    explained = reason_codes(pipeline, rows, top=ALL)
+    totals = np.array([sum(r["contribution"] for r in reasons) for reasons in explained])
+    expected = _scores(pipeline, rows) - _published_score_of_signal(final, np.array([root_signal]))
+    np.testing.assert_allclose(totals, expected, atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.credit.schema import ALL_COLUMNS, RATIO_COLUMNS
+from pipelines.credit.scoring_inputs import ScoringDefaults
 from pipelines.credit.sources import read_credit_csv, read_credit_postgres, write_credit_postgres
 from pipelines.credit.synthetic import generate_credit_ratings
 from senim.config import SyntheticParams
@@ -310,17 +312,57 @@ def test_given_a_non_postgres_dsn_when_read_then_config_error():
         read_credit_postgres("sqlite:///credit.db", "credit_ratings")
 
 
-def test_given_scoring_csv_without_rating_when_read_then_features_only(tmp_path, ratings):
-    from pipelines.credit.schema import FEATURE_COLUMNS
+SCORING_DEFAULTS = ScoringDefaults(agency="Fitch Ratings", day=dt.date(2024, 2, 29))
+
+
+def test_given_scoring_csv_without_rating_when_read_then_model_columns_only(tmp_path, ratings):
+    from pipelines.credit.schema import MODEL_COLUMNS
     from pipelines.credit.sources import read_scoring_csv
 
     frame = ratings.copy().drop(columns=["Rating"])
     frame["note"] = "ignored"
     path = tmp_path / "apps.csv"
     frame.to_csv(path, index=False)
-    features = read_scoring_csv(path)
-    assert list(features.columns) == list(FEATURE_COLUMNS)
+    features = read_scoring_csv(path, SCORING_DEFAULTS)
+    assert list(features.columns) == list(MODEL_COLUMNS)
     assert len(features) == len(frame)
+    assert features["Rating Agency Name"].tolist() == frame["Rating Agency Name"].tolist()
+
+
+def test_given_scoring_csv_without_agency_or_date_then_defaults_fill_them(tmp_path, ratings):
+    from pipelines.credit.sources import read_scoring_csv
+
+    frame = ratings.copy().drop(columns=["Rating", "Date"]).head(4)
+    frame["Rating Agency Name"] = ["", "Egan-Jones Ratings Company", "", "DBRS"]
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    features = read_scoring_csv(path, SCORING_DEFAULTS)
+    assert features["Rating Agency Name"].tolist() == [
+        "Fitch Ratings", "Egan-Jones Ratings Company", "Fitch Ratings", "DBRS",
+    ]  # fmt: skip
+    assert set(features["Date"]) == {"2/29/2024"}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("Rating Agency Name", "Acme Ratings", "must be one of"),
+        ("Date", "2015-11-27", "M/D/YYYY"),
+        ("Date", "1/1/2999", "must not be in the future"),
+    ],
+)
+def test_given_a_bad_agency_or_date_when_scoring_csv_read_then_error_names_column_and_row(
+    tmp_path, ratings, column, value, message
+):
+    from pipelines.credit.sources import read_scoring_csv
+
+    frame = ratings.copy()
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = value
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=f"column .{column}. .*{message}.* at data row\\(s\\) 2 "):
+        read_scoring_csv(path, SCORING_DEFAULTS)
 
 
 def test_given_scoring_csv_without_sector_when_read_then_error_names_column(tmp_path, ratings):
@@ -329,7 +371,7 @@ def test_given_scoring_csv_without_sector_when_read_then_error_names_column(tmp_
     path = tmp_path / "apps.csv"
     ratings.copy().drop(columns=["Sector"]).to_csv(path, index=False)
     with pytest.raises(DataError, match="missing required column\\(s\\) 'Sector'"):
-        read_scoring_csv(path)
+        read_scoring_csv(path, SCORING_DEFAULTS)
 
 
 def test_given_infinite_ratio_when_scoring_csv_read_then_error_names_row(tmp_path, ratings):
@@ -340,4 +382,4 @@ def test_given_infinite_ratio_when_scoring_csv_read_then_error_names_row(tmp_pat
     path = tmp_path / "apps.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(DataError, match="'debtRatio' has infinite values at data row\\(s\\) 3"):
-        read_scoring_csv(path)
+        read_scoring_csv(path, SCORING_DEFAULTS)

@@ -1,4 +1,4 @@
-"""Tuning on grouped folds: honest OOF probabilities, SMOTE kept out of validation folds."""
+"""Tuning on grouped folds: honest OOF predictions, nothing synthetic in validation folds."""
 
 from __future__ import annotations
 
@@ -11,13 +11,23 @@ from sklearn.tree import DecisionTreeClassifier
 
 import models.credit_candidates as candidates
 from pipelines.credit.grouped_cv import grouped_folds
-from pipelines.credit.schema import FEATURE_COLUMNS, NAME
-from pipelines.credit.tuning import fit_final, oof_probabilities, run_baseline, tune_family
-from senim.config import BaselineParams
+from pipelines.credit.metrics import classification_metrics
+from pipelines.credit.schema import MODEL_COLUMNS, NAME, thesis_recipe
+from pipelines.credit.tuning import (
+    CandidateSettings,
+    fit_final,
+    oof_predictions,
+    run_baseline,
+    tune_family,
+)
+from senim.config import BaselineParams, FeatureParams
 from senim.errors import DataError
-from tests.models.credit_matrix import BAND, NAN_COLUMNS, credit_matrix
+from tests.models.credit_matrix import BAND, NAN_COLUMNS, RECIPE, credit_matrix
 
-KNOBS = {"knn_neighbors": 5, "smote_k": 3, "seed": 11}
+SETTINGS = CandidateSettings(
+    recipe=RECIPE, seed=11, thesis_recipe=thesis_recipe(FeatureParams()), smote_k=3
+)
+KNOBS = {"settings": SETTINGS}
 TRACED_COLUMN = "currentRatio"  # never missing, so the imputer passes it through unchanged
 
 
@@ -30,7 +40,7 @@ def data() -> tuple[pd.DataFrame, np.ndarray, list[tuple[np.ndarray, np.ndarray]
 
 
 def _features(table: pd.DataFrame) -> pd.DataFrame:
-    return table[list(FEATURE_COLUMNS)]
+    return table[list(MODEL_COLUMNS)]
 
 
 def test_given_a_family_when_tuned_then_oof_covers_every_row_once_with_unit_rows(data):
@@ -49,7 +59,8 @@ def test_given_a_family_when_tuned_then_oof_covers_every_row_once_with_unit_rows
     assert result.best_score == pytest.approx(np.mean(result.fold_scores))
     assert result.n_trials == 3 and [n for n, _ in seen] == [0, 1, 2]
     assert result.family == "decision_tree" and result.seconds > 0
-    assert set(result.best_params) == {"max_depth", "min_samples_leaf", "criterion"}
+    assert set(result.best_params) == {"max_depth", "min_samples_leaf", "criterion", "class_weight"}
+    assert result.oof_bands.shape == (len(table),)
 
 
 def test_given_the_same_seed_when_tuned_twice_then_results_are_identical(data):
@@ -83,8 +94,8 @@ def test_given_median_pruning_over_enough_trials_then_weak_trials_are_pruned(dat
 
 
 def _spies(monkeypatch) -> dict[str, list]:
-    """Record what SMOTE resamples and what the model fits and predicts on."""
-    calls: dict[str, list] = {"smote": [], "fit": [], "predict": []}
+    """Record what SMOTE resamples and what the models fit (rows, weights) and predict on."""
+    calls: dict[str, list] = {"smote": [], "fit": [], "weights": [], "predict": []}
 
     class SpySMOTE(SMOTE):
         def fit_resample(self, X, y, **params):
@@ -92,9 +103,10 @@ def _spies(monkeypatch) -> dict[str, list]:
             return super().fit_resample(X, y, **params)
 
     class SpyTree(DecisionTreeClassifier):
-        def fit(self, X, y, **kwargs):
-            calls["fit"].append(len(X))
-            return super().fit(X, y, **kwargs)
+        def fit(self, X, y, sample_weight=None, **kwargs):
+            calls["fit"].append(np.array(X, copy=True))
+            calls["weights"].append(sample_weight)
+            return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
         def predict_proba(self, X, **kwargs):
             calls["predict"].append(len(X))
@@ -105,30 +117,78 @@ def _spies(monkeypatch) -> dict[str, list]:
     return calls
 
 
-def test_given_cv_when_tuning_then_smote_only_ever_sees_training_fold_rows(data, monkeypatch):
+def test_given_cv_when_tuning_then_models_fit_on_exactly_the_training_fold_rows(data, monkeypatch):
     table, y, folds = data
     assert TRACED_COLUMN not in NAN_COLUMNS
     calls = _spies(monkeypatch)
     tune_family("decision_tree", _features(table), y, folds, n_trials=1, pruning=False, **KNOBS)
     traced = table[TRACED_COLUMN].to_numpy()
-    assert len(calls["smote"]) == len(folds), "SMOTE ran outside the training fits"
-    for resampled_input, (train, test) in zip(calls["smote"], folds, strict=True):
+    assert calls["smote"] == [], "the candidates weight rows; none is synthesised"
+    for fitted_on, (train, test) in zip(calls["fit"], folds, strict=True):
         # column 0 of the preprocessed matrix is the traced ratio, untouched by the imputer
-        np.testing.assert_array_equal(np.sort(resampled_input[:, 0]), np.sort(traced[train]))
-        assert np.intersect1d(resampled_input[:, 0], traced[test]).size == 0
-    train_sizes = [len(train) for train, _ in folds]
-    assert all(fitted > size for fitted, size in zip(calls["fit"], train_sizes, strict=True))
-    assert calls["predict"] == [len(test) for _, test in folds]
+        np.testing.assert_array_equal(np.sort(fitted_on[:, 0]), np.sort(traced[train]))
+        assert np.intersect1d(fitted_on[:, 0], traced[test]).size == 0
+    assert len(calls["predict"]) >= len(folds)
+
+
+def test_given_balanced_class_weight_then_each_band_carries_the_same_total_weight(
+    data, monkeypatch
+):
+    table, y, folds = data
+    calls = _spies(monkeypatch)
+    oof_predictions(
+        "decision_tree", {"class_weight": "balanced"}, _features(table), y, folds,
+        **KNOBS,
+    )  # fmt: skip
+    weights, (train, _) = calls["weights"][0], folds[0]
+    totals = [weights[y[train] == band].sum() for band in np.unique(y[train])]
+    np.testing.assert_allclose(totals, totals[0])
+    calls["weights"].clear()
+    oof_predictions("decision_tree", {"class_weight": None}, _features(table), y, folds, **KNOBS)
+    assert all(w is None for w in calls["weights"])
+
+
+def test_given_the_ordinal_family_when_tuned_then_its_bands_are_its_score_cut_at_halves(data):
+    table, y, folds = data
+    result = tune_family("ordinal_xgboost", _features(table), y, folds, n_trials=2, **KNOBS)
+    assert result.oof_proba.shape == (len(table), 6)
+    assert set(np.unique(result.oof_bands)) <= set(range(6))
+    assert result.best_score == pytest.approx(np.mean(result.fold_scores))
+    assert "class_weight" in result.best_params
+
+
+@pytest.mark.parametrize("family", ["ordinal_xgboost", "decision_tree"])
+def test_given_calibration_then_bands_stay_and_probabilities_change(family):
+    table = credit_matrix(200, seed=1, noise=0.6)
+    y = table[BAND].to_numpy()
+    folds = grouped_folds(y, table[NAME].to_numpy(), n_splits=3, seed=7, smote_k=3)
+    hyperparams = {"n_estimators": 30, "max_depth": 3} if family == "ordinal_xgboost" else {}
+    raw = oof_predictions(family, hyperparams, _features(table), y, folds, **KNOBS)
+    calibrated = oof_predictions(
+        family, hyperparams, _features(table), y, folds, groups=table[NAME].to_numpy(),
+        calibrated=True, **KNOBS,
+    )  # fmt: skip
+    np.testing.assert_array_equal(calibrated.bands, raw.bands)
+    assert calibrated.fold_scores == raw.fold_scores
+    np.testing.assert_allclose(calibrated.proba.sum(axis=1), 1.0, atol=1e-9)
+    assert not np.allclose(calibrated.proba, raw.proba)
+    before = classification_metrics(y, raw.proba, raw.bands)["expected_calibration_error"]
+    after = classification_metrics(y, calibrated.proba, calibrated.bands)
+    # an unpruned tree's leaves are near-certain; calibration must fix that
+    assert after["expected_calibration_error"] < before * (0.5 if family == "decision_tree" else 1)
+    assert after["expected_calibration_error"] < 0.08
 
 
 def test_given_a_training_fold_missing_a_band_then_oof_keeps_six_columns(data):
     table, y, folds = data
     (train, test), *rest = folds
     without_top = [(train[y[train] != 5], test), *rest]
-    proba, scores = oof_probabilities(
+    oof = oof_predictions(
         "xgboost", {"n_estimators": 20, "max_depth": 3}, _features(table), y, without_top, **KNOBS
     )
+    proba, scores = oof.proba, oof.fold_scores
     assert proba.shape == (len(table), 6) and len(scores) == len(folds)
+    assert not np.any(oof.bands[test] == 5)
     assert np.all(proba[test, 5] == 0.0)
     assert np.all(proba[rest[0][1], 5] > 0.0)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
@@ -137,10 +197,12 @@ def test_given_a_training_fold_missing_a_band_then_oof_keeps_six_columns(data):
 def test_given_overlapping_validation_folds_then_oof_refuses_them(data):
     table, y, folds = data
     with pytest.raises(DataError, match="validated exactly once"):
-        oof_probabilities("decision_tree", {}, _features(table), y, [folds[0], folds[0]], **KNOBS)
+        oof_predictions("decision_tree", {}, _features(table), y, [folds[0], folds[0]], **KNOBS)
 
 
-def test_given_the_thesis_grid_when_run_then_it_is_scored_on_the_same_folds(data, monkeypatch):
+def test_given_the_thesis_grid_when_run_then_smote_sees_only_training_rows_of_the_same_folds(
+    data, monkeypatch
+):
     table, y, folds = data
     calls = _spies(monkeypatch)
     grid = BaselineParams(max_depth=[2, 3], learning_rate=[0.1], n_estimators=[20])
@@ -151,6 +213,8 @@ def test_given_the_thesis_grid_when_run_then_it_is_scored_on_the_same_folds(data
     assert result.oof_proba.shape == (len(table), 6)
     train_sizes = sorted([len(train) for train, _ in folds] * 3)  # 2 candidates + the OOF rerun
     assert sorted(len(resampled) for resampled in calls["smote"]) == train_sizes
+    # the thesis reads ratios and sector only: 25 ratios + one column per sector seen
+    assert all(resampled.shape[1] == 25 + 6 for resampled in calls["smote"])
 
 
 def test_given_a_sqlite_storage_when_tuned_twice_then_the_shared_study_grows(data, tmp_path):
@@ -171,8 +235,8 @@ def test_given_chosen_hyperparams_when_fitting_final_then_it_predicts_band_codes
     assert set(np.unique(model.predict(_features(table)))) <= set(range(6))
 
 
-def test_given_no_junk_rows_when_fitting_final_xgboost_then_error_says_why(data):
+def test_given_no_junk_rows_when_fitting_final_then_error_names_the_missing_band(data):
     table, y, _ = data
     keep = y != 0
-    with pytest.raises(DataError, match="xgboost needs band codes"):
+    with pytest.raises(DataError, match="the data has no Junk"):
         fit_final("xgboost", {}, _features(table)[keep], y[keep], **KNOBS)

@@ -8,7 +8,7 @@ Per authorized request, in one process, side by side on the same store:
 and a login with the argon2id parameters from params.yaml. Writes a section with the
 machine info into docs/BENCHMARKS.md with --write-docs.
 
-    uv run python bench/auth.py --write-docs
+    uv run python bench/auth_cost.py --write-docs
 """
 
 from __future__ import annotations
