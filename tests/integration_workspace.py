@@ -25,6 +25,12 @@ FAST_PARAMS: dict = {
     },
     "features": {"knn_neighbors": 3},
     "calibration": {"enabled": True, "inner_splits": 3},
+    "behaviour": {
+        "enabled": True,
+        "sample_rows": 80,
+        "directional_tolerance": 1.0,
+        "min_prototype_gap": 10.0,
+    },
     "cv": {"n_splits": 3, "seed": 3},
     "smote": {"k_neighbors": 3},
     "tuning": {

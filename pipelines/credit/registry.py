@@ -29,6 +29,8 @@ def register_best(
         "cv_folds_fingerprint": comparison.folds_fingerprint,
         "parent_run_id": run.parent_run_id,
         "selection_metric": comparison.selection_metric,
+        # Bands are the model's; probabilities calibrated on company-grouped inner folds.
+        "calibrated": str(best.calibrated).lower(),
         "gate.decision": "pending",
         TRAINED_BY: trained_by(),
         # The headline metrics only (the gate and the card read them); every metric is on

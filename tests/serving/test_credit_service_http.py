@@ -15,7 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipelines.credit.schema import FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
+from pipelines.credit.schema import AGENCY, DATE, FEATURE_COLUMNS, RATIO_COLUMNS, SECTOR
 from tests.serving.credit_server import deployed_credit_service
 
 pytestmark = pytest.mark.integration
@@ -76,9 +76,10 @@ def test_given_service_key_when_scoring_one_application_then_full_answer_with_li
     assert list(body["probabilities"]) == ["A+", "A", "BBB", "BB", "B", "Junk"]
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-4
     assert 0 <= body["score"] <= 100 and body["decision"] in ("approve", "review", "reject")
-    assert body["confidence"] == max(body["probabilities"].values())
+    assert body["confidence"] == body["probabilities"][body["rating_band"]]
     assert 1 <= len(body["reasons"]) <= 5
-    assert all(r["feature"] in FEATURE_COLUMNS and r["label"] for r in body["reasons"])
+    known = (*FEATURE_COLUMNS, AGENCY, DATE)
+    assert all(r["feature"] in known and r["label"] for r in body["reasons"])
     lineage = body["lineage"]
     assert lineage["model_name"] == "credit-rating" and lineage["model_version"].isdigit()
     assert lineage["data_version"] and lineage["run_id"]
@@ -267,9 +268,15 @@ def _field_named(response: httpx.Response, field: str) -> bool:
         (lambda app: app.update(Sector="Astrology"), "Sector"),
         (lambda app: app.update(surprise=1), "surprise"),
         (lambda app: app.update(assetTurnover=True), "assetTurnover"),
+        (lambda app: app.update({AGENCY: "Acme Ratings"}), AGENCY),
+        (lambda app: app.update({DATE: "1/1/2999"}), DATE),
+        (lambda app: app.update({DATE: "2015-11-27"}), DATE),
     ],
-    ids=["missing", "string", "list", "negative", "unknown-sector", "extra-field", "boolean"],
-)
+    ids=[
+        "missing", "string", "list", "negative", "unknown-sector", "extra-field", "boolean",
+        "unknown-agency", "future-date", "iso-date",
+    ],
+)  # fmt: skip
 def test_given_bad_application_when_scoring_then_400_naming_the_field(
     service, applications, change, field
 ):
@@ -279,6 +286,27 @@ def test_given_bad_application_when_scoring_then_400_naming_the_field(
     response = _post(service, "/v1/credit/score", body, key)
     assert response.status_code == 400, response.text
     assert _field_named(response, field), response.text
+
+
+def test_given_an_old_request_without_agency_or_date_then_it_is_scored_on_the_defaults(
+    service, key, applications
+):
+    """Requests written before agency and date were read still work: they are rated on
+    scoring.default_rating_agency's scale as of today."""
+    import datetime as dt
+
+    old = {k: v for k, v in applications[0].items() if k not in (AGENCY, DATE)}
+    today = dt.date.today()
+    explicit = {
+        **old,
+        AGENCY: "Standard & Poor's Ratings Services",
+        DATE: f"{today.month}/{today.day}/{today.year}",
+    }
+    first = _post(service, "/v1/credit/score", old, key)
+    second = _post(service, "/v1/credit/score", explicit, key)
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.json()["score"] == second.json()["score"]
+    assert first.json()["rating_band"] == second.json()["rating_band"]
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
