@@ -2,11 +2,18 @@
 
 One run, one machine, one registered model version, measured side by side:
 
-(a) in-process: the pipeline's own ``predict_proba`` on one row (the upper bound), and
-    Senim's whole scoring (probabilities, decision, reason codes) without HTTP;
+(a) in-process: the pipeline's own ``predict_proba`` on one row, and Senim's whole
+    scoring (probabilities, decision, reason codes) without HTTP, on the native model and
+    on its compiled form (``pipelines.credit.inference``);
 (b) the Bento served by ``senim serve credit``, auth on (an API key per request);
 (c) the same Bento with auth off (``SENIM_SERVING_INSECURE_NO_AUTH=1``);
 (d) ``mlflow models serve`` on the same registered version (``/invocations``).
+
+The model: with ``../shared/data/corporate_rating`` present, a model trained on the real
+file (``senim credit train --data ...`` in a scratch SENIM_HOME, its version aliased
+``champion`` there so the servers take it; ``--home`` reuses such a home); otherwise the
+champion of the current SENIM_HOME (``make run``). ``--profile`` samples the auth-on
+server with py-spy (dev dependency) at 200 requests/s and writes where the time goes.
 
 This process drives the load over loopback (aiohttp); each server is a separate process
 with one worker and one OpenMP thread (``senim serve`` sets ``OMP_NUM_THREADS=1``; the
@@ -14,7 +21,7 @@ MLflow server gets the same). Single-row traffic runs open-loop at fixed rates (
 each request's scheduled send time, so a stalled server cannot hide its queue) and
 closed-loop for peak throughput; batch traffic is closed-loop. Errors are counted.
 
-    uv run python bench/serving.py --write-docs   # needs a champion: run `make run` first
+    uv run python bench/serving.py --profile --write-docs
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+REAL_CSV = REPO.parent / "shared" / "data" / "corporate_rating" / "corporate_rating_dev.csv"
 MARKER = "<!-- serving -->"
 AUTH_ON, AUTH_OFF = "(b) Senim service, auth on", "(c) Senim service, auth off"
 MLFLOW = "(d) mlflow models serve"
@@ -216,6 +224,73 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+# --- where the time goes ----------------------------------------------------------------
+
+# Sample stacks are charged to the innermost frame that matches, in this order.
+_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("reason codes", ("reason_codes.py",)),
+    ("model (compiled trees, calibration)", ("compiled_trees.py", "compiled_bands.py",
+                                             "xgboost/", "sklearn/", "scipy/", "predict.py")),
+    ("preprocessing", ("compiled_preprocess.py", "scoring_inputs.py", "credit_features.py")),
+    ("answer assembly", ("credit_scoring.py",)),
+    ("prediction log + ledger", ("prediction_log.py", "scoring_ledger.py", "batch_writer.py",
+                                 "sqlalchemy/", "sqlite3")),
+    ("auth (key check, rate limit, permission)", ("auth/",)),
+    ("validation + JSON (pydantic)", ("pydantic", "credit_schemas.py", "json/")),
+    ("error shaping, metrics, tracing", ("error_shape.py", "route_metrics.py", "prometheus",
+                                         "opentelemetry", "logging/")),
+    ("BentoML layers", ("bentoml/", "_bentoml_impl/", "_bentoml_sdk/")),
+    ("HTTP server (uvicorn, starlette, parser)", ("uvicorn/", "starlette/", "h11/",
+                                                  "httptools", "anyio/")),
+    ("event loop, sockets", ("asyncio/", "uvloop", "selectors")),
+)  # fmt: skip
+_IDLE = ("Condition.wait", "Selector.select", "Event.wait", "Thread.join", "sleep", "select (")
+
+
+def profile(target: Target, server: subprocess.Popen, tmp: Path) -> list[str]:
+    """py-spy the server's worker at 200 single-row requests/s; busy samples by category."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return ["(py-spy not installed: `uv sync` installs the dev group)"]
+    raw = tmp / "profile.txt"
+    recorder = subprocess.Popen([spy, "record", "--subprocesses", "--nonblocking", "--format",
+                                 "raw", "--rate", "400", "--duration", "12", "--output", str(raw),
+                                 "--pid", str(server.pid)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    phase = asyncio.run(open_loop(target, 200.0, 10.0))
+    recorder.wait(timeout=60)
+    if not raw.is_file():
+        return ["(py-spy recorded nothing: it may need ptrace permission)"]
+    return breakdown_lines(raw.read_text(), phase.sent - phase.errors)
+
+
+def breakdown_lines(collapsed: str, requests: int) -> list[str]:
+    """Markdown rows: share of the worker's busy samples per category."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        if not any("worker.service" in f for f in frames[:3]) or any(
+            idle in frames[-1] for idle in _IDLE
+        ):
+            continue
+        total += int(n)
+        name = next((c for f in reversed(frames) for c, marks in _CATEGORIES
+                     if any(m in f for m in marks)), "other")  # fmt: skip
+        counts[name] = counts.get(name, 0) + int(n)
+    if not total:
+        return ["(no busy samples)"]
+    lines = ["| where | share of the worker's busy time |", "|---|---|"]
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {100 * n / total:.1f}% |")
+    lines.append(f"| (busy samples, requests) | {total}, {requests} |")
+    return lines
+
+
 # --- set-up ----------------------------------------------------------------------------
 
 
@@ -284,20 +359,28 @@ def in_process(env: dict, applications: list[dict], seconds: float) -> list[list
     """(a): the pipeline's predict_proba and Senim's scoring, one row at a time."""
     import pandas as pd
 
+    from pipelines.credit.predict import LoadedModel
     from pipelines.credit.schema import FEATURE_COLUMNS
     from senim.config import load_params
     from senim.environment import resolve_stores
     from serving.credit_model_source import load_scorer, resolve_model_tag
     from serving.credit_schemas import CreditApplication
+    from serving.credit_scoring import CreditScorer
 
     stores = resolve_stores(env)
     scorer = load_scorer(resolve_model_tag(stores, env), load_params(stores.params_path).scoring)
+    loaded = scorer.loaded
+    native = CreditScorer.build(
+        LoadedModel(model=loaded.model, uri=loaded.uri, version=loaded.version),
+        scorer.card, scorer.scoring,
+    )  # fmt: skip
     frames = [pd.DataFrame([app])[list(FEATURE_COLUMNS)] for app in applications]
     parsed = [CreditApplication.model_validate(app) for app in applications]
     rows = []
     for name, call in (
         ("pipeline predict_proba", lambda i: scorer.loaded.model.predict_proba(frames[i])),
-        ("Senim scoring, no HTTP", lambda i: scorer.score([parsed[i]])),
+        ("Senim scoring, native model", lambda i: native.score([parsed[i]])),
+        (f"Senim scoring, {loaded.inference.kind} path", lambda i: scorer.score([parsed[i]])),
     ):
         phase = Phase("single, 1 thread", seconds)
         deadline = time.perf_counter() + seconds
@@ -312,6 +395,45 @@ def in_process(env: dict, applications: list[dict], seconds: float) -> list[list
     return rows
 
 
+def real_data_home(tmp: Path, source_env: dict) -> tuple[dict, str]:
+    """A SENIM_HOME whose champion was trained on the real corporate_rating file."""
+    import mlflow
+
+    from senim.environment import resolve_stores
+
+    home, workspace = tmp / "real-home", tmp / "real-workspace"
+    workspace.mkdir()
+    (workspace / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    env = {**source_env, "SENIM_HOME": str(home), "SENIM_WORKSPACE": str(workspace)}
+    for name in ("MLFLOW_TRACKING_URI", "SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE"):
+        env.pop(name, None)
+    senim = str(Path(sys.executable).parent / "senim")
+    print(f"training on {REAL_CSV} (a few minutes) ...", file=sys.stderr)
+    trained = subprocess.run([senim, "credit", "train", "--data", str(REAL_CSV)], env=env,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if trained.returncode != 0:
+        sys.exit(f"training on the real file failed: {trained.stderr.strip()[-2000:]}")
+    return env, _alias_latest(resolve_stores(env).tracking_uri, mlflow)
+
+
+def _alias_latest(tracking_uri: str, mlflow) -> str:
+    """Alias the newest credit-rating version ``champion`` (a bench home: no review)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    versions = client.search_model_versions("name = 'credit-rating'")
+    latest = max(versions, key=lambda v: int(v.version))
+    client.set_registered_model_alias("credit-rating", "champion", latest.version)
+    return _describe_version(client, latest.version)
+
+
+def _describe_version(client, version: str) -> str:
+    mv = client.get_model_version("credit-rating", version)
+    tags = mv.tags or {}
+    return (
+        f"credit-rating version {version} ({tags.get('family', '?')}, cv macro-F1 "
+        f"{float(tags.get('cv.macro_f1', 'nan')):.3f}, data {tags.get('data_version', '?')})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase and round")
@@ -320,14 +442,44 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch-rows", type=int, default=100)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="measure the current SENIM_HOME's champion even if real data exists",
+    )
+    parser.add_argument(
+        "--home", type=Path, help="a SENIM_HOME whose newest credit-rating version to measure"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the auth-on server at 200 req/s: where a request's time goes",
+    )
     args = parser.parse_args()
 
     from pipelines.credit.schema import FEATURE_COLUMNS
     from senim.environment import prepare_home, resolve_stores
 
     source_env = dict(os.environ)
-    prepare_home(resolve_stores(source_env))
     tmp = Path(tempfile.mkdtemp(prefix="senim-bench-serving-"))
+    if args.home:
+        import mlflow
+
+        source_env = {**source_env, "SENIM_HOME": str(args.home.resolve())}
+        source_env.pop("MLFLOW_TRACKING_URI", None)
+        measured = _alias_latest(resolve_stores(source_env).tracking_uri, mlflow)
+        measured += f", trained in {args.home}"
+    elif REAL_CSV.is_file() and not args.synthetic:
+        source_env, measured = real_data_home(tmp, source_env)
+        measured += f", trained on {REAL_CSV.name}"
+    else:
+        import mlflow
+
+        prepare_home(resolve_stores(source_env))
+        client = mlflow.MlflowClient(resolve_stores(source_env).tracking_uri)
+        version = client.get_model_version_by_alias("credit-rating", "champion").version
+        measured = _describe_version(client, version) + " (the SENIM_HOME champion)"
+    prepare_home(resolve_stores(source_env))
     env = _bench_home(source_env, tmp)
     senim = str(Path(sys.executable).parent / "senim")
     deployed = subprocess.run(
@@ -379,13 +531,14 @@ def main() -> None:
                               frame_split(applications[: args.batch_rows]), args.batch_rows,
                               json_headers))  # fmt: skip
         results = drive(targets, args)
+        breakdown = profile(targets[0], processes[0], tmp) if args.profile else None
     finally:
         for process in processes:
             _stop(process)
     for target in targets:
         table += [phase.row(target.name) for phase in results[target.name]]
 
-    section = _section(table, version, args)
+    section = _section(table, measured, args, breakdown)
     print(section)
     if args.write_docs:
         from bench.credit_quality import write_docs_section
@@ -393,7 +546,7 @@ def main() -> None:
         write_docs_section(section, MARKER)
 
 
-def _section(table: list[list], version: str, args) -> str:
+def _section(table: list[list], measured: str, args, breakdown: list[str] | None) -> str:
     from tabulate import tabulate
 
     from bench.credit_quality import machine_info
@@ -410,7 +563,7 @@ def _section(table: list[list], version: str, args) -> str:
         "## Credit scoring service: throughput and latency",
         "",
         f"Machine: {machine_info()}",
-        f"Model: credit-rating version {version}; one worker per server, all three servers up",
+        f"Model: {measured}; one worker per server, all three servers up",
         "at once; load from a separate process over loopback; the setups take turns in",
         f"{args.rounds} rounds of {args.seconds:g} s per traffic kind (pooled below).",
         "`uv run python bench/serving.py --write-docs`",
@@ -430,8 +583,12 @@ def _section(table: list[list], version: str, args) -> str:
         "- In-process, Senim's scoring beats the pipeline's own `predict_proba` on one row: the",
         "  service runs the preprocessing as numpy, checked bit for bit against the pipeline.",
         "",
-        MARKER,
     ]
+    if breakdown:
+        lines += ["Where a single-row request's time goes in the auth-on server at 200 requests/s",
+                  "(py-spy samples of the worker, idle waits left out; `--profile`):", "",
+                  *breakdown, ""]  # fmt: skip
+    lines += [MARKER]
     return "\n".join(lines)
 
 

@@ -54,10 +54,13 @@ def next_batch(
     if isinstance(first, StopMarker):
         return [], True
     batch = [first]
-    deadline = time.monotonic() + window_s
+    if rows.qsize() < batch_size - 1:
+        # One sleep, then whatever came: waiting on the queue instead would wake this
+        # thread (and take the GIL from the request path) once per row.
+        time.sleep(window_s)
     while len(batch) < batch_size:
         try:
-            item = rows.get(timeout=max(0.0, deadline - time.monotonic()))
+            item = rows.get_nowait()
         except queue.Empty:
             break
         if isinstance(item, StopMarker):

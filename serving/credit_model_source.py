@@ -12,6 +12,7 @@ The tag comes, first match wins, from:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from pipelines.credit.predict import LoadedModel
@@ -23,6 +24,7 @@ from serving.credit_scoring import CreditScorer
 from serving.served_model import ServedModelCard
 
 MODEL_TAG_ENV = "SENIM_CREDIT_MODEL_TAG"
+logger = logging.getLogger(__name__)
 
 
 def resolve_model_tag(stores: Stores, env: Mapping[str, str] | None = None) -> str:
@@ -45,14 +47,15 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
         stored = bentoml.models.get(tag)
     except NotFound:
         raise RegistryError(f"model {tag} is not in the BentoML model store") from None
-    card = ServedModelCard.from_stored(stored)
     try:
         model = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     except Exception as exc:  # noqa: BLE001 - any load failure means "not servable", said why
         raise RegistryError(f"cannot load {tag}: {str(exc).splitlines()[0][:300]}") from None
-    scorer = CreditScorer.build(
-        LoadedModel(model=model, uri=str(stored.tag), version=card.model_version), card, scoring
-    )
+    version = ServedModelCard.from_stored(stored).model_version
+    loaded = LoadedModel.of(model, str(stored.tag), version)
+    logger.info("credit model %s inference: %s", stored.tag, loaded.inference.describe())
+    card = ServedModelCard.from_stored(stored, runtime=f"{loaded.inference.kind} inference")
+    scorer = CreditScorer.build(loaded, card, scoring)
     _smoke_test(scorer)
     return scorer
 

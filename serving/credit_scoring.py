@@ -2,9 +2,10 @@
 
 Band, probabilities and score are ``pipelines.credit.predict``'s ``PublishedPrediction``
 of the pipeline's own probabilities, exactly what ``senim credit predict`` writes for the
-same model. Decision, confidence (the published probability of the band) and reason
-codes are added on top. The preprocessing
-runs once per call and feeds both the probabilities and the reason codes.
+same model; both use the model's compiled form when it passed its check
+(``pipelines.credit.inference``). Decision, confidence (the published probability of
+the band) and reason codes are added on top. The preprocessing runs once per call and
+feeds both the probabilities and the reason codes.
 
 Nothing here knows about HTTP: the request id is stamped into each answer's lineage by
 ``serving.scoring_ledger`` (BentoML's adaptive batching merges rows of several requests
@@ -73,13 +74,25 @@ class CreditScorer:
                 transformed = self.compiled.transform(rows)
             else:
                 transformed = transformed_inputs(model, rows.frame())
-            proba, codes = final_predictions(model, transformed)
+            compiled = self.loaded.inference.compiled
+            scores = None
+            if compiled is not None:
+                # One walk down the trees gives the score and, for Saabas reasons, its parts.
+                approximate = self.scoring.xgboost_contributions == "approximate"
+                scores = compiled.score(transformed, contributions=approximate)
+                proba, codes = scores.proba, scores.band_codes
+                if not approximate:
+                    compiled = scores = None  # TreeSHAP reasons come from the booster
+            else:
+                proba, codes = final_predictions(model, transformed)
             reasons = explain_rows(
                 model,
                 rows,
                 top=self.scoring.top_reasons,
                 transformed=transformed,
                 xgboost_contributions=self.scoring.xgboost_contributions,
+                compiled=compiled,
+                scores=scores,
             )
         published = PublishedPrediction.of(proba, codes)
         lineage = Lineage(

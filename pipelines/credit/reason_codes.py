@@ -47,6 +47,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 import pandas as pd
 
+from models.compiled_bands import BandScores, CompiledBandModel
 from models.credit_features import output_groups, rating_year
 from pipelines.credit.rating_bands import BANDS
 from pipelines.credit.schema import AGENCIES, AGENCY, DATE, RATIO_COLUMNS, SECTOR, SECTORS
@@ -146,8 +147,13 @@ def explain_rows(
     top: int = 5,
     transformed: np.ndarray | None = None,
     xgboost_contributions: XGBoostContributions = "exact",
+    compiled: CompiledBandModel | None = None,
+    scores: BandScores | None = None,
 ) -> list[list[Reason]]:
-    """``reason_codes`` from ``ScoringRows``, without a DataFrame where the method needs none."""
+    """``reason_codes`` from ``ScoringRows``, without a DataFrame where the method needs none.
+
+    With the model's compiled form (``compiled``, checked against it) and its ``scores``
+    of ``transformed``, an ordinal model's score and Saabas parts come from there."""
     # Imported here so the request schemas can share this module's types without paying
     # seconds of scikit-learn and XGBoost imports.
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
@@ -183,7 +189,13 @@ def explain_rows(
         per_column = _xgboost_contributions(model, codes, transformed, approximate)
     elif isinstance(model, OrdinalBandRegressor):
         method = xgboost_method
-        per_column = _ordinal_contributions(model, transformed, approximate)
+        if compiled is not None and scores is not None and scores.contributions is not None:
+            if not approximate:
+                raise ValueError("compiled scores carry Saabas (approximate) contributions")
+            per_column = _SCORE_PER_CODE * scores.contributions[:, :-1]
+        else:
+            per_column = _ordinal_contributions(model, transformed, approximate)
+            compiled = None
     elif isinstance(model, LogisticRegression):
         method = "linear_terms"
         per_column = _linear_contributions(model, codes, transformed)
@@ -194,7 +206,7 @@ def explain_rows(
         method = "occlusion"
         by_feature = _occlusion_contributions(fitted, rows.frame(), features)
     if method != "occlusion":
-        per_column = _to_published(final, model, per_column, transformed)
+        per_column = _to_published(final, model, per_column, transformed, compiled, scores)
         by_feature = per_column @ collapse
     return [
         _top_reasons(rows, row, features, by_feature[row], method, top) for row in range(len(rows))
@@ -222,10 +234,20 @@ def _class_codes(fitted: Any, final: Any, model: Any) -> np.ndarray:
     return np.asarray(fitted.classes_, dtype=float)
 
 
-def _to_published(final: Any, model: Any, contributions: np.ndarray, inputs: Any) -> np.ndarray:
+def _to_published(
+    final: Any,
+    model: Any,
+    contributions: np.ndarray,
+    inputs: Any,
+    compiled: CompiledBandModel | None = None,
+    scores: BandScores | None = None,
+) -> np.ndarray:
     """Contributions to the model's own score, rescaled to the published score where a
     calibration (or the ordinal model's own probabilities) maps one to the other."""
-    if hasattr(final, "calibrator_"):
+    if compiled is not None and scores is not None:
+        signal = scores.signal
+        to_proba = compiled.proba_from_signal
+    elif hasattr(final, "calibrator_"):
         signal = final.signal(inputs)
         to_proba = final.proba_from_signal
     elif hasattr(model, "proba_from_signal"):
@@ -235,16 +257,16 @@ def _to_published(final: Any, model: Any, contributions: np.ndarray, inputs: Any
         return contributions
     codes = np.arange(len(BANDS), dtype=float)
 
-    def published(r: np.ndarray) -> np.ndarray:
-        return _SCORE_PER_CODE * (to_proba(r) @ codes)
-
     own = contributions.sum(axis=1) / _SCORE_PER_CODE  # r - r_b, in band codes
     baseline = signal - own
     step = 1e-4
+    # One call for the four points of every row: the calibration's cost is per call.
+    points = np.concatenate([signal, baseline, signal + step, signal - step])
+    at, base, up, down = np.split(_SCORE_PER_CODE * (to_proba(points) @ codes), 4)
     flat = np.abs(own) < 1e-9
     safe = np.where(flat, 1.0, own)
-    ratio = (published(signal) - published(baseline)) / (_SCORE_PER_CODE * safe)
-    slope = (published(signal + step) - published(signal - step)) / (2 * step * _SCORE_PER_CODE)
+    ratio = (at - base) / (_SCORE_PER_CODE * safe)
+    slope = (up - down) / (2 * step * _SCORE_PER_CODE)
     return contributions * np.where(flat, slope, ratio)[:, None]
 
 

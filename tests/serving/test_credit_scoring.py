@@ -187,3 +187,44 @@ def test_given_another_agency_scale_then_the_score_may_move_but_the_answer_stays
     for result in scorer(model).score(other):
         assert 0 <= result.score <= 100
         assert result.confidence == result.probabilities[result.rating_band]
+
+
+def test_given_the_compiled_path_then_answers_equal_the_native_models_and_the_cli(
+    ordinal_and_table,
+):
+    from pipelines.credit.predict import LoadedModel
+
+    model, table = ordinal_and_table
+    apps = applications(table, 25)
+    native = scorer(model)
+    compiled = CreditScorer.build(
+        LoadedModel.of(model, CARD.bento_tag, CARD.model_version), CARD,
+        ScoringParams(xgboost_contributions="approximate"),
+    )  # fmt: skip
+    assert compiled.loaded.inference.kind == "compiled"
+    fast = compiled.score(apps)
+    slow = CreditScorer(native.loaded, CARD, ScoringParams(xgboost_contributions="approximate"))
+    slow = slow.score(apps)
+    for a, b in zip(fast, slow, strict=True):
+        assert (a.rating_band, a.probabilities, a.score, a.confidence, a.decision) == (
+            b.rating_band, b.probabilities, b.score, b.confidence, b.decision,
+        )  # fmt: skip
+        assert [r.feature for r in a.reasons] == [r.feature for r in b.reasons]
+        for x, y in zip(a.reasons, b.reasons, strict=True):
+            assert abs(x.contribution - y.contribution) <= 2e-4
+    cli = predict_frame(compiled.loaded, to_frame(apps, DEFAULTS))
+    assert [r.score for r in fast] == cli["score"].tolist()
+    assert [r.band_code for r in fast] == cli["band_code"].tolist()
+
+
+def test_given_the_compiled_path_and_exact_reasons_then_treeshap_still_explains_them(
+    ordinal_and_table,
+):
+    from pipelines.credit.predict import LoadedModel
+
+    model, table = ordinal_and_table
+    loaded = LoadedModel.of(model, CARD.bento_tag, CARD.model_version)
+    results = CreditScorer.build(loaded, CARD, ScoringParams(xgboost_contributions="exact")).score(
+        applications(table, 3)
+    )
+    assert {r.method for result in results for r in result.reasons} == {"xgboost_pred_contribs"}
