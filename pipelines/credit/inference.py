@@ -11,10 +11,13 @@ below and above it, so every split is taken both ways, with some values missing)
 
 A model that does not compile, or fails the check, is served natively; the path taken
 and why are recorded (the Bento's ``inference`` label, ``GET /v1/models``, the log).
+``SENIM_CREDIT_INFERENCE=native`` forces the native path (to compare, or when in doubt).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,8 +25,11 @@ import numpy as np
 
 from models.compiled_bands import CompiledBandModel
 from models.compiled_trees import CompiledTrees, NotCompilable
+from senim.errors import ConfigError
 
 InferenceKind = Literal["compiled", "native"]
+INFERENCE_ENV = "SENIM_CREDIT_INFERENCE"
+INFERENCE_MODES = ("auto", "native")
 PROBABILITY_TOLERANCE = 1e-9
 CONTRIBUTION_TOLERANCE = 1e-5  # band codes; XGBoost sums the parts in float32
 CHECK_ROWS = 2048
@@ -66,13 +72,33 @@ class InferencePath:
     def describe(self) -> str:
         return f"{self.kind}: {self.reason}"
 
+    def label(self) -> str:
+        """Short enough for a BentoML label (63 characters)."""
+        if self.check is None:
+            return self.kind
+        if self.check.passed:
+            return f"{self.kind}, checked on {self.check.rows} rows"
+        return f"{self.kind}, compiled form failed its check on {self.check.rows} rows"
+
 
 NATIVE = InferencePath("native", "not compiled")
 
 
-def choose_inference(model: Any) -> InferencePath:
+def inference_mode(env: Mapping[str, str] | None = None) -> str:
+    """``auto`` (compiled when it passes its check) or ``native``, from ``INFERENCE_ENV``."""
+    mode = (os.environ if env is None else env).get(INFERENCE_ENV, "auto").strip() or "auto"
+    if mode not in INFERENCE_MODES:
+        raise ConfigError(f"{INFERENCE_ENV} must be one of {', '.join(INFERENCE_MODES)}, "
+                          f"got {mode!r}")  # fmt: skip
+    return mode
+
+
+def choose_inference(model: Any, mode: str = "auto") -> InferencePath:
     """The compiled path for ``model`` (a fitted credit pipeline) if it compiles and
-    passes its check; the native path, with the reason, otherwise."""
+    passes its check; the native path, with the reason, otherwise (or if ``mode`` is
+    ``native``)."""
+    if mode == "native":
+        return InferencePath("native", f"asked for ({INFERENCE_ENV}=native)")
     final = model.steps[-1][1]
     try:
         compiled = CompiledBandModel.compile(final)

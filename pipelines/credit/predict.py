@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.credit.inference import NATIVE, InferencePath, choose_inference
+from pipelines.credit.inference import NATIVE, InferencePath, choose_inference, inference_mode
 from pipelines.credit.metrics import score_from_proba
 from pipelines.credit.rating_bands import BANDS
 from senim.atomic_files import write_csv_atomically
@@ -45,7 +45,8 @@ class LoadedModel:
     @classmethod
     def of(cls, model: Any, uri: str, version: str) -> LoadedModel:
         """A loaded model with its inference path chosen (and checked) once, here."""
-        return cls(model=model, uri=uri, version=version, inference=choose_inference(model))
+        inference = choose_inference(model, inference_mode())
+        return cls(model=model, uri=uri, version=version, inference=inference)
 
 
 def transformed_inputs(model: Any, features: pd.DataFrame) -> np.ndarray:

@@ -26,6 +26,12 @@ from senim.errors import ConfigError, RegistryError
 
 # copy(client, mlflow model version, deployment, destination folder): the files served
 CopyArtifacts = Callable[[Any, Any, "Deployment", Path], None]
+# labels(imported model folder): what the family adds to its Bento's labels
+BentoLabels = Callable[[Path], dict[str, str]]
+
+
+def no_labels(model_dir: Path) -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class ServiceFamily:
     copy_artifacts: CopyArtifacts
     registered_name: Callable[[Any], str]  # params -> the registered model's name
     bentofile: str = BENTOFILE
+    bento_labels: BentoLabels = no_labels
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Deployment:
     created: bool  # False when this exact version was already imported
     bento_tag: str | None = None  # the Bento that serves it (None: deployed before Bentos)
     bento_built: bool = False  # True when this call built that Bento
+    labels: dict[str, str] | None = None  # what the family added to the Bento's labels
 
 
 def _state_path(stores: Stores, family: ServiceFamily) -> Path:
@@ -110,6 +118,8 @@ def deploy_model(
     if not _imported(store, tag):
         _import(store, client, version, deployment, family.copy_artifacts)
         deployment = replace(deployment, created=True)
+    extra = family.bento_labels(Path(store.get(tag).path))
+    deployment = replace(deployment, labels=extra or None)
     bento = build_pinned_bento(
         stores,
         tag,
@@ -120,6 +130,7 @@ def deploy_model(
             "mlflow_model": deployment.mlflow_model,
             "mlflow_version": deployment.mlflow_version,
             "data_version": deployment.data_version,
+            **extra,
         },
     )
     deployment = replace(deployment, bento_tag=bento.tag, bento_built=bento.created)

@@ -516,6 +516,8 @@ def _deploy(family, alias: str, rollback: bool, export: Path | None, params: Pat
         f"{done.tag} ({name} version {done.mlflow_version}, data {done.data_version}, "
         f"commit {done.git_commit[:12]}): {what}"
     )
+    if done.labels and "inference" in done.labels:
+        out.print(f"inference: {done.labels['inference']}")
     out.print(f"Bento {done.bento_tag}: {built}; serve it with `senim serve {family.key}`")
     _export(stores, done.bento_tag, export)
 

@@ -23,8 +23,12 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
     trained_store, capsys
 ):
     from pipelines.credit.deploy import current_credit_deployment
+    from pipelines.release.bento_build import use_senim_stores
     from pipelines.release.deploy import model_store as _model_store
     from senim.environment import resolve_stores
+
+    def bentoml_store(stores):
+        return use_senim_stores(stores)[1]
 
     stores = resolve_stores()
     code, out, err = _deploy([], capsys)
@@ -39,6 +43,11 @@ def test_given_champion_when_deployed_twice_then_imported_once_and_rollback_rest
 
     bento = first.bento_tag
     assert bento.startswith("credit-service:v" + first.mlflow_version + "-")
+    # the inference path is decided (and checked) at deploy, and labelled on the Bento
+    built = bentoml_store(stores).get(bento)
+    assert built.info.labels["inference"] == first.labels["inference"]
+    assert built.info.labels["inference"].startswith(("compiled, checked on", "native"))
+    assert f"inference: {first.labels['inference']}" in out
     assert "Bento " + bento + ": built" in out or "already built" in out
     code, out, _ = _deploy([], capsys)
     assert code == 0 and "already imported" in out

@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from pipelines.credit.inference import (
     CHECK_ROWS,
+    INFERENCE_ENV,
     check_compiled,
     choose_inference,
+    inference_mode,
     split_point_rows,
 )
+from senim.errors import ConfigError
 from tests.serving.scoring_fixtures import fitted_calibrated_ordinal, fitted_xgboost
 
 
@@ -54,3 +58,20 @@ def test_given_the_trees_when_sampling_then_rows_sit_on_both_sides_of_every_spli
         assert (values[~np.isnan(values)] < cuts.min()).any()
         assert (values >= cuts.max()).any()
     assert np.isnan(rows).any()
+
+
+def test_given_native_asked_for_when_chosen_then_native_and_it_says_who_asked():
+    model, _ = fitted_calibrated_ordinal()
+    path = choose_inference(model, inference_mode({INFERENCE_ENV: "native"}))
+    assert path.kind == "native" and INFERENCE_ENV in path.reason
+
+
+def test_given_an_unknown_inference_mode_then_a_config_error_names_the_variable():
+    with pytest.raises(ConfigError, match=f"{INFERENCE_ENV} must be one of auto, native"):
+        inference_mode({INFERENCE_ENV: "fast"})
+
+
+def test_given_paths_then_labels_fit_a_bentoml_label():
+    model, _ = fitted_calibrated_ordinal()
+    assert choose_inference(model).label() == f"compiled, checked on {CHECK_ROWS} rows"
+    assert len(choose_inference(model).label()) <= 63
