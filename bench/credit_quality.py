@@ -219,7 +219,10 @@ def report(
         "calibration in the next column) and as the model gives it for the others. "
         f"`{PREVIOUS_RECIPE}` is Senim's recipe before issue 16 (XGBoost + SMOTE on ratios "
         "and sector, Optuna), `thesis_baseline` the thesis's GridSearchCV, both on the "
-        "same folds.",
+        "same folds. Each tuned row is the best of its Optuna trials scored on these same "
+        "folds, so its CV figure is slightly optimistic (the baseline's GridSearchCV "
+        "likewise); the company-disjoint held-out part of the file, never used here, is "
+        "where an independent estimate comes from.",
         "",
         markdown_table(table, floatfmt=".4f"),
         "",
