@@ -299,10 +299,14 @@ class FerTrainingProfile(_Strict):
     baseline_epochs: int = Field(20, ge=0, le=500)  # paper_cnn as the paper trains it; 0: skip
 
 
+FerProfileName = Literal["quick", "cpu", "full"]
+FER_PROFILES: tuple[str, ...] = ("quick", "cpu", "full")
+
+
 class FerTrainingParams(_Strict):
-    profile: Literal["quick", "full"] = "quick"
+    profile: FerProfileName = "quick"
     seed: int = 7
-    profiles: dict[Literal["quick", "full"], FerTrainingProfile] = {
+    profiles: dict[FerProfileName, FerTrainingProfile] = {
         "quick": FerTrainingProfile(
             width=16,
             epochs=6,
@@ -311,10 +315,12 @@ class FerTrainingParams(_Strict):
             lr_schedule="constant",
             max_train_images=2000,
             augmentation=False,
+            class_weights=False,
             early_stopping_patience=None,
             baseline_epochs=1,
         ),
-        "full": FerTrainingProfile(),
+        "cpu": FerTrainingProfile(width=32, epochs=30, class_weights=False, tta=True),
+        "full": FerTrainingProfile(class_weights=False),
     }
 
     @model_validator(mode="after")

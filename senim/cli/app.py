@@ -630,7 +630,8 @@ def fer_train(
         str | None, typer.Option("--test-form", help="csv, folder or npz (default: from --test).")
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="quick or full (default: params.yaml).")
+        str | None,
+        typer.Option("--profile", help="quick, cpu or full (default: params.yaml)."),
     ] = None,
     reports: Annotated[
         Path | None,
@@ -642,8 +643,8 @@ def fer_train(
 ) -> None:
     """Validate, version, train, evaluate, export (TFLite) and register a FER model."""
     _prepare()
-    if profile is not None and profile not in ("quick", "full"):
-        raise SenimError(f"--profile must be quick or full, got {profile!r}")
+    if profile is not None and profile not in ("quick", "cpu", "full"):
+        raise SenimError(f"--profile must be quick, cpu or full, got {profile!r}")
     for option, value in (("--form", form), ("--test-form", test_form)):
         if value is not None and value not in ("csv", "folder", "npz"):
             raise SenimError(f"{option} must be csv, folder or npz, got {value!r}")
