@@ -5,8 +5,12 @@ Both models train on the same cleaned data as the ``retrain-fer`` flow (blank im
 and Training copies of PublicTest images dropped, see ``pipelines.fer.validate``):
 
 - ``paper_cnn`` with the paper's recipe (adam 0.001, batch 64, ``baseline_epochs``: 20);
-- ``senim_cnn`` with the ``full`` profile of params.yaml (augmentation, class weights,
-  label smoothing, cosine schedule, early stopping on PublicTest, optional TTA).
+- ``senim_cnn`` with a profile of params.yaml (``--profile``: ``quick`` for CI and
+  ``make run``, ``cpu`` for a machine with no GPU, ``full`` for a GPU; the default).
+
+Each profile has its own section in docs/BENCHMARKS.md and its own target: ``quick``
+must beat always answering the majority class (Happy) by 5 points, ``cpu`` must reach
+66% within 2 hours, ``full`` 72%.
 
 Reported on PublicTest: accuracy, macro-F1, per-class F1, the epoch selected, epochs
 run and wall time, plus the device (GPU name when TensorFlow sees one). The full profile
@@ -14,7 +18,9 @@ is meant for a GPU (``fer.training``); on a CPU-only machine pass ``--epochs`` t
 every model's epochs: the report then says the run was capped and does not claim the
 target either way.
 
-    uv run python bench/fer_quality.py --write-docs
+    uv run python bench/fer_quality.py --write-docs                 # full (GPU)
+    uv run python bench/fer_quality.py --profile quick --architectures senim_cnn --write-docs
+    uv run python bench/fer_quality.py --profile cpu --architectures senim_cnn --write-docs
     uv run python bench/fer_quality.py --epochs 2 --write-docs      # CPU: a capped run
     uv run python bench/fer_quality.py --epochs senim_cnn=3 --write-docs
 """
@@ -34,7 +40,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_dev.npz"
 MARKER = "<!-- fer_quality -->"
-TARGET = 0.72  # ours on PublicTest (the issue's target)
+PROFILES = ("quick", "cpu", "full")
+TARGETS = {"cpu": 0.66, "full": 0.72}  # ours on PublicTest
+CPU_BUDGET_MINUTES = 120.0
+QUICK_MARGIN = 0.05  # quick must beat always-majority by this much
+
+
+def marker(profile: str) -> str:
+    return MARKER if profile == "full" else f"<!-- fer_quality_{profile} -->"
+
+
 ARCHITECTURES = ("paper_cnn", "senim_cnn")
 
 
@@ -66,7 +81,7 @@ def train_one(architecture: str, train, evaluation, fer, args) -> dict:
     from pipelines.fer.schema import EMOTIONS
     from pipelines.fer.training import fit_settings, predict_proba, train_fer_model
 
-    profile = fer.training.profiles["full"]
+    profile = fer.training.profiles[args.profile]
     if args.width:
         profile = profile.model_copy(update={"width": args.width})
     if args.max_train_images:
@@ -92,7 +107,7 @@ def train_one(architecture: str, train, evaluation, fer, args) -> dict:
     return {
         "model": name,
         "architecture": architecture,
-        "recipe": "the paper's" if paper else "full profile",
+        "recipe": "the paper's" if paper else f"{args.profile} profile",
         "epochs_configured": configured,
         "epochs_allowed": epochs,
         "epochs_run": trained.epochs_run,
@@ -106,6 +121,7 @@ def train_one(architecture: str, train, evaluation, fer, args) -> dict:
         "per_class_f1": {emotion: float(metrics[f"f1_{emotion}"]) for emotion in EMOTIONS},
         "best_val_accuracy": max(trained.history["val_accuracy"]),
         "val_accuracy_by_epoch": [round(float(v), 4) for v in trained.history["val_accuracy"]],
+        "majority_accuracy": float((evaluation.y == 3).mean()),  # always "Happy"
     }
 
 
@@ -116,8 +132,8 @@ def section(rows: list[dict], meta: dict, args) -> str:
 
     capped = any(r["epochs_allowed"] < r["epochs_configured"] for r in rows)
     lines = [
-        MARKER,
-        "## FER2013 quality: the paper's CNN vs ours (PublicTest)",
+        marker(args.profile),
+        f"## FER2013 quality, `{args.profile}` profile (PublicTest)",
         "",
         f"- Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine_info()}",
         f"- {meta['device']} · TensorFlow {meta['tensorflow']} · Keras {meta['keras']}",
@@ -152,29 +168,44 @@ def section(rows: list[dict], meta: dict, args) -> str:
         lines.append(f"- {r['model']}: PublicTest accuracy by epoch: {curve}")
     ours = [r for r in rows if r["architecture"] == "senim_cnn"]
     for r in ours:
-        if r["epochs_allowed"] < r["epochs_configured"]:
-            lines.append(
-                f"- **Target: ours >= {TARGET:.0%} on PublicTest — not measured by this run**: "
-                f"{r['model']} was capped at {r['epochs_allowed']} of its "
-                f"{r['epochs_configured']} epochs (`--epochs`, {r['device']}), so "
-                f"{r['accuracy']:.4f} is a floor from a short run, not the full profile's "
-                "result. Run the command without `--epochs` on a GPU machine to measure it."
-            )
-        else:
-            met = "MET" if r["accuracy"] >= TARGET else "NOT MET"
-            lines.append(
-                f"- **Target: ours >= {TARGET:.0%} on PublicTest — {met}**: {r['model']} "
-                f"{r['accuracy']:.4f} (macro-F1 {r['macro_f1']:.4f}), full profile, "
-                f"{r['epochs_run']} epochs, best {r['best_epoch']}, {r['device']}."
-            )
+        lines.append(_target_line(r, args.profile))
     if capped:
         lines.append(
             "- A capped run trains every model for at most `--epochs` epochs, with its "
             "learning-rate schedule compressed into them (the cosine schedule reaches zero at "
             "the last capped epoch); read the numbers as early progress, not as final accuracy."
         )
-    lines += ["", MARKER]
+    lines += ["", marker(args.profile)]
     return "\n".join(lines) + "\n"
+
+
+def _target_line(r: dict, profile: str) -> str:
+    if r["epochs_allowed"] < r["epochs_configured"]:
+        return (
+            f"- **Target of the `{profile}` profile — not measured by this run**: {r['model']} "
+            f"was capped at {r['epochs_allowed']} of its {r['epochs_configured']} epochs "
+            f"(`--epochs`, {r['device']}), so {r['accuracy']:.4f} is a floor from a short run."
+        )
+    if profile == "quick":
+        floor = r["majority_accuracy"] + QUICK_MARGIN
+        met = "MET" if r["accuracy"] >= floor else "NOT MET"
+        return (
+            f"- **Target: beat always-Happy ({r['majority_accuracy']:.4f}) by "
+            f"{QUICK_MARGIN:.0%} — {met}**: {r['model']} {r['accuracy']:.4f} (macro-F1 "
+            f"{r['macro_f1']:.4f}) in {r['seconds']:.0f} s, {r['device']}."
+        )
+    target = TARGETS[profile]
+    met = r["accuracy"] >= target
+    budget = ""
+    if profile == "cpu":
+        minutes = r["seconds"] / 60
+        met = met and minutes <= CPU_BUDGET_MINUTES
+        budget = f" within {CPU_BUDGET_MINUTES:.0f} min ({minutes:.0f} min)"
+    return (
+        f"- **Target: ours >= {target:.0%} on PublicTest{budget} — "
+        f"{'MET' if met else 'NOT MET'}**: {r['model']} {r['accuracy']:.4f} (macro-F1 "
+        f"{r['macro_f1']:.4f}), {r['epochs_run']} epochs, best {r['best_epoch']}, {r['device']}."
+    )
 
 
 def main() -> None:
@@ -189,6 +220,7 @@ def main() -> None:
     parser.add_argument("--max-train-images", type=int, default=None)
     parser.add_argument("--verbose", action="store_true", help="Keras progress per epoch")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--profile", choices=PROFILES, default="full")
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(f"benchmark data not found: {args.data} (pass --data)")
@@ -237,12 +269,14 @@ def report(rows, train, evaluation, dropped, started, args) -> None:
     print(text)
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fer_quality.md").write_text(text)
-    (out / "fer_quality.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (out / f"fer_quality_{args.profile}.md").write_text(text)
+    (out / f"fer_quality_{args.profile}.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2)
+    )
     if args.write_docs:
         from bench.credit_quality import write_docs_section
 
-        write_docs_section(text, MARKER)
+        write_docs_section(text, marker(args.profile))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pipelines.fer.tracking import (
     register_fer,
     write_json,
 )
+from pipelines.fer.training_progress import ConsoleProgress, MlflowCurve
 from pipelines.fer.validate import (
     clean_for_training,
     clean_test_set,
@@ -111,7 +112,14 @@ def version_data(dataset: FerDataset, snapshot: Path, stores: Stores) -> str:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train")
-def train(train_set: FerDataset, evaluation: FerDataset, params: Params, baseline: bool):
+def train(
+    train_set: FerDataset,
+    evaluation: FerDataset,
+    params: Params,
+    baseline: bool,
+    listeners: tuple = (),
+):
+    """``listeners``: objects with ``on_epoch`` (and optionally ``on_batch``) for ours."""
     from pipelines.fer.training import train_fer_model
 
     profile = params.fer.training.active
@@ -124,7 +132,24 @@ def train(train_set: FerDataset, evaluation: FerDataset, params: Params, baselin
             architecture="paper_cnn",
             epochs=profile.baseline_epochs,
         )
-    return train_fer_model(train_set, evaluation, profile, seed=params.fer.training.seed)
+
+    def on_epoch(report) -> None:
+        for listener in listeners:
+            listener.on_epoch(report)
+
+    def on_batch(epoch: int, batch: int, batches: int) -> None:
+        for listener in listeners:
+            if hasattr(listener, "on_batch"):
+                listener.on_batch(epoch, batch, batches)
+
+    return train_fer_model(
+        train_set,
+        evaluation,
+        profile,
+        seed=params.fer.training.seed,
+        on_epoch=on_epoch,
+        on_batch=on_batch,
+    )
 
 
 def _evaluate(model, evaluation: FerDataset, tta: bool) -> dict:
@@ -203,7 +228,25 @@ def retrain_fer(
         f"data version {data_version}; {len(train_set)} training and {len(evaluation)} "
         f"{EVALUATION_USAGE} images; training {active.architecture} ({params.fer.training.profile})"
     )
-    ours = train(train_set, evaluation, params, baseline=False)
+    # The run opens now, so the curve can be watched in the MLflow UI while it trains.
+    experiment_id = ensure_experiment(
+        stores,
+        params.fer.registry.experiment,
+        "Seven-class facial emotion (FER2013) from 48x48 faces: one run per retraining.",
+    )
+    client = mlflow_client(stores)
+    run_name = f"{active.architecture}-{params.fer.training.profile}"
+    live_run = client.create_run(experiment_id, run_name=run_name).info.run_id
+    listeners = (
+        ConsoleProgress(reporter(), f"{active.architecture} ({params.fer.training.profile})",
+                        active.epochs),
+        MlflowCurve(client, live_run),
+    )  # fmt: skip
+    try:
+        ours = train(train_set, evaluation, params, baseline=False, listeners=listeners)
+    except BaseException:
+        client.set_terminated(live_run, "FAILED")
+        raise
     metrics = _evaluate(ours.model, evaluation, active.tta)
     baseline_metrics = None
     if active.baseline_epochs > 0:
@@ -277,12 +320,12 @@ def retrain_fer(
         git_commit=git_commit(stores.workspace),
         validation=validation.headline(),
     )
-    client = mlflow_client(stores)
     name = params.fer.registry.model_name
     same = identical_version(client, name, lineage.tags())
     if same is not None:
         reason = unchanged_reason(same)
         say(reason)
+        client.delete_run(live_run)  # the version it would log already exists
         return FerTrainingSummary(
             data_version=data_version,
             images=len(dataset),
@@ -301,11 +344,6 @@ def retrain_fer(
             reports_dir=str(out_dir),
             device=ours.device,
         )
-    experiment_id = ensure_experiment(
-        stores,
-        params.fer.registry.experiment,
-        "Seven-class facial emotion (FER2013) from 48x48 faces: one run per retraining.",
-    )
     scalar = _scalar_metrics(metrics, baseline_metrics, ours)
     for prefix, extra in (("private_test_", private_metrics), ("test_", test_metrics)):
         if extra is not None:
@@ -319,7 +357,8 @@ def retrain_fer(
         metrics=scalar,
         artifacts_dir=artifacts,
         lineage=lineage,
-        run_name=f"{active.architecture}-{params.fer.training.profile}",
+        run_name=run_name,
+        run_id=live_run,
     )
 
     def champion_accuracy(model_uri: str) -> float:

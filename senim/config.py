@@ -311,16 +311,18 @@ class FerTrainingParams(_Strict):
             width=16,
             epochs=6,
             batch_size=32,
-            learning_rate=0.003,
+            learning_rate=0.002,
             lr_schedule="constant",
-            max_train_images=2000,
+            max_train_images=6000,
             augmentation=False,
             class_weights=False,
             early_stopping_patience=None,
             baseline_epochs=1,
         ),
-        "cpu": FerTrainingProfile(width=32, epochs=30, class_weights=False, tta=True),
-        "full": FerTrainingProfile(class_weights=False),
+        "cpu": FerTrainingProfile(
+            width=32, epochs=30, class_weights=False, tta=True, baseline_epochs=0
+        ),
+        "full": FerTrainingProfile(class_weights=False, tta=True),
     }
 
     @model_validator(mode="after")

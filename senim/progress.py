@@ -41,8 +41,12 @@ class RichReporter:
         self._progress.console.print(f"[bold cyan]•[/] {message}")
 
     def start(self, key: str, description: str, total: int) -> None:
+        """A new bar, or the bar ``key`` started over (a bar per epoch reuses one line)."""
         with self._lock:
-            self._tasks[key] = self._progress.add_task(description, total=total)
+            if key in self._tasks:
+                self._progress.reset(self._tasks[key], total=total, description=description)
+            else:
+                self._tasks[key] = self._progress.add_task(description, total=total)
 
     def advance(self, key: str) -> None:
         with self._lock:

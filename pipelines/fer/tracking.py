@@ -42,11 +42,14 @@ def log_fer_run(
     artifacts_dir: Path,
     lineage: Lineage,
     run_name: str,
+    run_id: str | None = None,
 ) -> FerRun:
-    """One MLflow run: params, metrics, every file under ``artifacts_dir``, the model."""
+    """One MLflow run: params, metrics, every file under ``artifacts_dir``, the model.
+    ``run_id``: the run opened before training (it holds the live curve) to finish."""
     import mlflow
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    opened = {"run_id": run_id} if run_id else {"run_name": run_name}
+    with mlflow.start_run(experiment_id=experiment_id, **opened) as run:
         mlflow.set_tags({**lineage.tags(), "model_family": "fer-emotion"})
         mlflow.log_params(params_flat)
         mlflow.log_metrics(metrics)

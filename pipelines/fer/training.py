@@ -79,6 +79,25 @@ class FitSettings:
     max_train_images: int | None
 
 
+@dataclass(frozen=True)
+class EpochReport:
+    """One finished epoch, as the listeners of ``train_fer_model`` see it (1-based)."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    accuracy: float
+    val_loss: float  # NaN without a validation set
+    val_accuracy: float
+    lr: float
+    seconds: float  # this epoch's wall time, validation included
+
+
+# A listener may also hear each batch: ``on_batch(epoch, batch, batches)``.
+EpochListener = Callable[[EpochReport], None]
+BatchListener = Callable[[int, int, int], None]
+
+
 @dataclass
 class TrainedModel:
     """A trained Keras model and how it got there.
@@ -221,6 +240,8 @@ def train_fer_model(
     log_dir: Path | None = None,
     deterministic: bool | None = None,
     verbose: int = 0,
+    on_epoch: EpochListener | None = None,
+    on_batch: BatchListener | None = None,
 ) -> TrainedModel:
     """Train ``model`` (or a fresh ``build(architecture, width=, seed=)``, by default
     ``models.fer_cnn.build_model``) on ``train``, validating on ``validation``.
@@ -233,7 +254,9 @@ def train_fer_model(
     without a validation set) has not improved for half the early-stopping patience
     (5 epochs when there is none), down to 1% of the starting rate. With
     ``log_dir`` the per-epoch metrics are also written to ``log_dir/history.csv`` as they
-    come. The model is compiled here, whatever state it came in.
+    come. ``on_epoch`` hears every finished epoch (loss, accuracy, validation accuracy:
+    a progress line, a live MLflow curve) and ``on_batch`` every batch. The model is
+    compiled here, whatever state it came in.
     """
     started = time.perf_counter()
     settings = fit_settings(profile, architecture, epochs)
@@ -280,7 +303,7 @@ def train_fer_model(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    recorder = _HistoryRecorder.make(keras)
+    recorder = _HistoryRecorder.make(keras, settings.epochs, steps_per_epoch, on_epoch, on_batch)
     callbacks: list[Any] = [recorder]
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
     if settings.lr_schedule == "plateau":
@@ -436,16 +459,30 @@ class _HistoryRecorder:
     """Builds the Keras callback that keeps every epoch's metrics and starting rate."""
 
     @staticmethod
-    def make(keras: Any) -> Any:
+    def make(
+        keras: Any,
+        epochs: int,
+        steps: int,
+        on_epoch: EpochListener | None = None,
+        on_batch: BatchListener | None = None,
+    ) -> Any:
         class Recorder(keras.callbacks.Callback):
             def __init__(self) -> None:
                 super().__init__()
                 self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
                 self._lr = math.nan
+                self._started = time.perf_counter()
+                self._epoch = 0
 
             def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
                 rate = self.model.optimizer.learning_rate
                 self._lr = float(keras.ops.convert_to_numpy(rate))
+                self._started = time.perf_counter()
+                self._epoch = epoch + 1
+
+            def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                if on_batch is not None:
+                    on_batch(self._epoch, batch + 1, steps)
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 logs = logs if logs is not None else {}
@@ -454,5 +491,18 @@ class _HistoryRecorder:
                     self.history[key].append(math.nan if value is None else float(value))
                 self.history["lr"].append(self._lr)
                 logs["lr"] = self._lr  # so CSVLogger, after this, writes it too
+                if on_epoch is not None:
+                    on_epoch(
+                        EpochReport(
+                            epoch=epoch + 1,
+                            epochs=epochs,
+                            loss=self.history["loss"][-1],
+                            accuracy=self.history["accuracy"][-1],
+                            val_loss=self.history["val_loss"][-1],
+                            val_accuracy=self.history["val_accuracy"][-1],
+                            lr=self._lr,
+                            seconds=time.perf_counter() - self._started,
+                        )
+                    )
 
         return Recorder()

@@ -51,6 +51,24 @@ def test_given_registered_version_then_lineage_and_export_tags_are_on_it(fer_sto
         assert tags[f"export.{kind}.artifact"] == f"exports/fer-emotion-{kind}.tflite"
 
 
+def test_given_a_retraining_then_the_registered_run_holds_the_curve_logged_per_epoch(
+    fer_store, monkeypatch
+):
+    from pipelines.common.mlflow_store import mlflow_client
+    from pipelines.fer.training_progress import CURVE_METRICS
+    from senim.environment import resolve_stores
+
+    make_workspace(fer_store["root"], monkeypatch, fer=TINY_FER)
+    client = mlflow_client(resolve_stores())
+    version = client.get_model_version_by_alias("fer-emotion", "champion")
+    history = client.get_metric_history(version.run_id, CURVE_METRICS["val_accuracy"])
+    epochs = TINY_FER["training"]["profiles"]["quick"]["epochs"]
+    assert [point.step for point in history] == list(range(1, epochs + 1))
+    assert all(0.0 <= point.value <= 1.0 for point in history)
+    run = client.get_run(version.run_id)
+    assert run.info.status == "FINISHED" and "accuracy" in run.data.metrics
+
+
 @pytest.mark.parametrize("runtime", [None, "float16", "int8"])
 def test_given_images_when_predicted_then_one_row_each_in_order(
     fer_store, tmp_path, monkeypatch, capsys, runtime
