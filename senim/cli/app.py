@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -131,13 +133,12 @@ def _prepare():
     return stores
 
 
-def _run_retraining(**flow_kwargs) -> None:
+@contextmanager
+def _progress_bars() -> Iterator[None]:
+    """Bars and stage lines on stderr for whatever the job reports (senim.progress)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from senim.progress import RichReporter, set_reporter
-
-    _prepare()
-    from flows.retrain_credit import retrain_credit
 
     columns = (
         TextColumn("{task.description:<28}"),
@@ -148,9 +149,17 @@ def _run_retraining(**flow_kwargs) -> None:
     with Progress(*columns, console=err, transient=False) as progress:
         set_reporter(RichReporter(progress))
         try:
-            summary = retrain_credit(**flow_kwargs)
+            yield
         finally:
             set_reporter(None)
+
+
+def _run_retraining(**flow_kwargs) -> None:
+    _prepare()
+    from flows.retrain_credit import retrain_credit
+
+    with _progress_bars():
+        summary = retrain_credit(**flow_kwargs)
     out.print()
     out.print(_comparison_table(summary.comparison_csv))
     verdict = {True: "yes", False: "NO", None: "n/a (baseline disabled)"}[summary.beats_baseline]
@@ -668,7 +677,8 @@ def fer_train(
 def _run_fer_training(**options) -> None:
     from flows.retrain_fer import retrain_fer
 
-    summary = retrain_fer(**options)
+    with _progress_bars():  # a bar per epoch, a line per epoch with PublicTest accuracy
+        summary = retrain_fer(**options)
     baseline = (
         f"; paper CNN {summary.baseline_accuracy:.4f}"
         if summary.baseline_accuracy is not None

@@ -151,6 +151,7 @@ def test_given_each_data_form_when_trained_from_the_cli_then_a_new_version(
     captured = capsys.readouterr()
     assert done.value.code in (0, None), captured.err
     assert "fer-emotion version" in captured.out and "exports: float16" in captured.out
+    assert "epoch 1/1 · loss " in captured.err and "PublicTest acc " in captured.err
 
 
 def test_given_a_test_file_when_trained_then_it_is_evaluated_without_training_copies(
