@@ -22,6 +22,14 @@ target either way.
     uv run python bench/fer_quality.py --profile quick --architectures senim_cnn --write-docs
     uv run python bench/fer_quality.py --profile cpu --architectures senim_cnn --write-docs
     uv run python bench/fer_quality.py --epochs 2 --write-docs      # CPU: a capped run
+
+``--from-registry VERSION`` trains nothing: it reports the ``fer-emotion`` version that
+``senim fer train`` (the ``retrain-fer`` flow) registered in the current SENIM_HOME, from
+its MLflow run (metrics, the per-epoch curve, wall time, its int8 export's accuracy), so
+the numbers are those of the model a camera host would receive:
+
+    senim fer train --profile cpu --data ../shared/data/fer2013/fer2013_dev.npz
+    uv run python bench/fer_quality.py --profile cpu --from-registry 1 --write-docs
     uv run python bench/fer_quality.py --epochs senim_cnn=3 --write-docs
 """
 
@@ -125,6 +133,55 @@ def train_one(architecture: str, train, evaluation, fer, args) -> dict:
     }
 
 
+def registered_row(version: str, evaluation, args) -> tuple[dict, list[str]]:
+    """The row of a registered ``fer-emotion`` version, and lines about its exports."""
+    from pipelines.common.mlflow_store import mlflow_client
+    from pipelines.fer.schema import EMOTIONS
+    from senim.environment import resolve_stores
+
+    client = mlflow_client(resolve_stores())
+    mv = client.get_model_version("fer-emotion", version)
+    run = client.get_run(mv.run_id)
+    metrics, params, tags = run.data.metrics, run.data.params, mv.tags or {}
+    profile = params.get("fer.training.profile", args.profile)
+    prefix = f"fer.training.profiles.{profile}."
+    curve = client.get_metric_history(mv.run_id, "curve_publictest_accuracy")
+    by_epoch = [round(p.value, 4) for p in sorted(curve, key=lambda p: p.step)]
+    width = params.get(prefix + "width", "?")
+    configured = int(params.get(prefix + "epochs", len(by_epoch)))
+    row = {
+        "model": f"senim_cnn w{width} (fer-emotion v{version})",
+        "architecture": "senim_cnn",
+        "recipe": f"{profile} profile, via retrain-fer",
+        "epochs_configured": configured,
+        "epochs_allowed": configured,
+        "epochs_run": int(metrics.get("epochs_run", len(by_epoch))),
+        "best_epoch": int(metrics.get("best_epoch", 0))
+        or (1 + max(range(len(by_epoch)), key=by_epoch.__getitem__) if by_epoch else 0),
+        "train_images": int(metrics.get("train_images", 0)) or "all (cleaned)",
+        "seconds": float(metrics["train_seconds"]),
+        "device": tags.get("device", "CPU"),
+        "tta": params.get(prefix + "tta") == "True",
+        "accuracy": float(metrics["accuracy"]),
+        "macro_f1": float(metrics["macro_f1"]),
+        "per_class_f1": {e: float(metrics.get(f"f1_{e}", float("nan"))) for e in EMOTIONS},
+        "best_val_accuracy": max(by_epoch) if by_epoch else float("nan"),
+        "val_accuracy_by_epoch": by_epoch,
+        "majority_accuracy": float((evaluation.y == 3).mean()),
+    }
+    exports = []
+    for kind in ("float16", "int8"):
+        if f"export.{kind}.accuracy" in tags:
+            exported = float(tags[f"export.{kind}.accuracy"])
+            exports.append(
+                f"- {kind} export: PublicTest accuracy {exported:.4f} "
+                f"({100 * (exported - row['accuracy']):+.2f} points against Keras), "
+                f"{int(tags[f'export.{kind}.size_bytes']) / 1024:.0f} KiB, accepted: "
+                f"{tags[f'export.{kind}.accepted']}"
+            )
+    return row, exports
+
+
 def section(rows: list[dict], meta: dict, args) -> str:
     from tabulate import tabulate
 
@@ -169,6 +226,7 @@ def section(rows: list[dict], meta: dict, args) -> str:
     ours = [r for r in rows if r["architecture"] == "senim_cnn"]
     for r in ours:
         lines.append(_target_line(r, args.profile))
+    lines += meta.get("exports", [])
     if capped:
         lines.append(
             "- A capped run trains every model for at most `--epochs` epochs, with its "
@@ -221,6 +279,12 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="Keras progress per epoch")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--profile", choices=PROFILES, default="full")
+    parser.add_argument(
+        "--from-registry",
+        metavar="VERSION",
+        default=None,
+        help="report this registered fer-emotion version; train nothing",
+    )
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(f"benchmark data not found: {args.data} (pass --data)")
@@ -238,6 +302,10 @@ def main() -> None:
     cleaned, dropped = clean_for_training(dataset, fer.validation)
     train, evaluation = cleaned.part("Training"), cleaned.part("PublicTest")
     started = time.perf_counter()
+    if args.from_registry:
+        row, exports = registered_row(args.from_registry, evaluation, args)
+        report([row], train, evaluation, dropped, started, args, exports)
+        return
     rows = []
     for architecture in args.architectures:
         rows.append(train_one(architecture, train, evaluation, fer, args))
@@ -248,7 +316,7 @@ def main() -> None:
         report(rows, train, evaluation, dropped, started, args)
 
 
-def report(rows, train, evaluation, dropped, started, args) -> None:
+def report(rows, train, evaluation, dropped, started, args, exports=()) -> None:
     import keras
     import tensorflow as tf
 
@@ -264,6 +332,7 @@ def report(rows, train, evaluation, dropped, started, args) -> None:
         "argv": f" {argv}" if argv else "",
         "python": platform.python_version(),
         "total_seconds": time.perf_counter() - started,
+        "exports": list(exports),
     }
     text = section(rows, meta, args)
     print(text)

@@ -454,6 +454,8 @@ def _scalar_metrics(metrics: dict, baseline: dict | None, trained) -> dict[str, 
             {f"baseline_{k}": float(v) for k, v in baseline.items() if isinstance(v, int | float)}
         )
     keep["epochs_run"] = float(trained.epochs_run)
+    keep["best_epoch"] = float(trained.best_epoch)
+    keep["train_images"] = float(trained.train_images)
     keep["train_seconds"] = float(trained.seconds)
     return keep
 
