@@ -86,7 +86,8 @@ def test_given_a_run_when_status_then_model_heartbeat_outbox_and_events_are_show
     video = write_face_video(tmp_path / "v.avi", seconds=2.0, fps=10)
     config = tmp_path / "rules.yaml"
     config.write_text(
-        "drain_seconds: 0\nrules:\n  - {name: any-face, emotions: [Angry, Happy], "
+        "drain_seconds: 0\nrules:\n  - {name: any-face, emotions: [Angry, Disgust, Fear, Happy, "
+        "Sad, Surprise, Neutral], "
         "min_seconds: 0.5, min_confidence: 0.2, pre_event_seconds: 0.2, post_event_seconds: 0.2}\n"
     )
     state_dir = tmp_path / "state"

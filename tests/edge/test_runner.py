@@ -8,6 +8,7 @@ import pytest
 
 from edge.config import RunnerConfig, parse_config
 from edge.outbox import Outbox
+from edge.protocol import EMOTIONS
 from edge.runner import EdgeRunner, RunOptions
 from tests.edge.conftest import publish, write_face_video
 
@@ -21,9 +22,10 @@ def _config(url: str, **overrides) -> RunnerConfig:
         "request_timeout_seconds": 2,
         "rules": [
             {
-                # The tiny untrained test model puts ~0.3 on Angry and Happy for any face.
-                "name": "angry-or-happy",
-                "emotions": ["Angry", "Happy"],
+                # Any emotion: the tiny untrained test model's favourite depends on its
+                # random weights, and the largest of seven probabilities is at least 1/7.
+                "name": "any-emotion",
+                "emotions": list(EMOTIONS),
                 "min_seconds": 1.0,
                 "min_confidence": 0.2,
                 "pre_event_seconds": 0.5,
@@ -57,7 +59,7 @@ def test_given_video_and_server_down_for_events_when_run_twice_then_each_event_s
     assert len(state.webhook) == 1 and state.events == {}
     event = state.webhook[0]
     assert (event["rule"], event["host_id"], event["model_version"]) == (
-        "angry-or-happy",
+        "any-emotion",
         "cam-1",
         "1",
     )
