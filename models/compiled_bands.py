@@ -151,11 +151,6 @@ class CompiledBandModel:
     def proba_from_signal(self, signal: np.ndarray) -> np.ndarray:
         if self.calibration is not None:
             return self.calibration.proba(signal)
-        from scipy.special import ndtr
+        from models.ordinal_bands import normal_band_proba
 
-        signal = np.asarray(signal, dtype=float).reshape(-1)
-        cuts = np.arange(self.n_bands - 1) + 0.5
-        below = ndtr((cuts[None, :] - signal[:, None]) / self.residual_scale)
-        cumulative = np.hstack([np.zeros((len(signal), 1)), below, np.ones((len(signal), 1))])
-        proba = np.diff(cumulative, axis=1)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return normal_band_proba(signal, self.n_bands, self.residual_scale)

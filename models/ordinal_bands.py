@@ -86,11 +86,17 @@ class OrdinalBandRegressor(ClassifierMixin, BaseEstimator):
         return self.proba_from_signal(self.band_signal(X))
 
     def proba_from_signal(self, signal: np.ndarray) -> np.ndarray:
-        from scipy.special import ndtr
+        return normal_band_proba(signal, self.n_bands, self.residual_scale_)
 
-        signal = np.asarray(signal, dtype=float).reshape(-1)
-        cuts = np.arange(self.n_bands - 1) + 0.5
-        below = ndtr((cuts[None, :] - signal[:, None]) / self.residual_scale_)
-        cumulative = np.hstack([np.zeros((len(signal), 1)), below, np.ones((len(signal), 1))])
-        proba = np.diff(cumulative, axis=1)
-        return proba / proba.sum(axis=1, keepdims=True)
+
+def normal_band_proba(signal: np.ndarray, n_bands: int, scale: float) -> np.ndarray:
+    """``(n, n_bands)``: the mass of N(score, scale) between the cut points k + 0.5 (the
+    ordinal model's own, uncalibrated probabilities)."""
+    from scipy.special import ndtr
+
+    signal = np.asarray(signal, dtype=float).reshape(-1)
+    cuts = np.arange(n_bands - 1) + 0.5
+    below = ndtr((cuts[None, :] - signal[:, None]) / scale)
+    cumulative = np.hstack([np.zeros((len(signal), 1)), below, np.ones((len(signal), 1))])
+    proba = np.diff(cumulative, axis=1)
+    return proba / proba.sum(axis=1, keepdims=True)
