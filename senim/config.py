@@ -320,7 +320,7 @@ class FerTrainingParams(_Strict):
             baseline_epochs=1,
         ),
         "cpu": FerTrainingProfile(
-            width=24, epochs=30, class_weights=False, tta=True, baseline_epochs=0
+            width=32, epochs=35, class_weights=False, tta=True, baseline_epochs=0
         ),
         "full": FerTrainingProfile(class_weights=False, tta=True),
     }
