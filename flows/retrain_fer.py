@@ -119,7 +119,7 @@ def train(
     baseline: bool,
     listeners: tuple = (),
 ):
-    """``listeners``: objects with ``on_epoch`` (and optionally ``on_batch``) for ours."""
+    """``listeners``: objects with ``on_epoch`` and ``on_batch``, told about ours."""
     from pipelines.fer.training import train_fer_model
 
     profile = params.fer.training.active
@@ -139,8 +139,7 @@ def train(
 
     def on_batch(epoch: int, batch: int, batches: int) -> None:
         for listener in listeners:
-            if hasattr(listener, "on_batch"):
-                listener.on_batch(epoch, batch, batches)
+            listener.on_batch(epoch, batch, batches)
 
     return train_fer_model(
         train_set,

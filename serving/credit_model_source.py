@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 from pipelines.credit.predict import LoadedModel
 from senim.config import ScoringParams
@@ -51,10 +52,10 @@ def load_scorer(tag: str, scoring: ScoringParams) -> CreditScorer:
         model = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     except Exception as exc:  # noqa: BLE001 - any load failure means "not servable", said why
         raise RegistryError(f"cannot load {tag}: {str(exc).splitlines()[0][:300]}") from None
-    version = ServedModelCard.from_stored(stored).model_version
-    loaded = LoadedModel.of(model, str(stored.tag), version)
+    card = ServedModelCard.from_stored(stored)
+    loaded = LoadedModel.of(model, str(stored.tag), card.model_version)
     logger.info("credit model %s inference: %s", stored.tag, loaded.inference.describe())
-    card = ServedModelCard.from_stored(stored, runtime=f"{loaded.inference.kind} inference")
+    card = replace(card, runtime=f"{loaded.inference.kind} inference")
     scorer = CreditScorer.build(loaded, card, scoring)
     _smoke_test(scorer)
     return scorer

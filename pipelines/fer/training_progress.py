@@ -65,6 +65,9 @@ class MlflowCurve:
     client: Any  # mlflow.MlflowClient
     run_id: str
 
+    def on_batch(self, epoch: int, batch: int, batches: int) -> None:
+        """The curve has a point per epoch, none per batch."""
+
     def on_epoch(self, report: EpochReport) -> None:
         from mlflow.entities import Metric
 
