@@ -59,6 +59,7 @@ ZOOM = 0.1
 # ReduceLROnPlateau: halve the rate after this share of the early-stopping patience.
 PLATEAU_FACTOR = 0.5
 PLATEAU_MIN_LR_FRACTION = 0.01
+SGD_MOMENTUM = 0.9
 
 Build = Callable[..., "keras.Model"]
 
@@ -72,6 +73,8 @@ class FitSettings:
     batch_size: int
     learning_rate: float
     lr_schedule: str  # constant | cosine | plateau
+    optimizer: str  # adam | sgd (Nesterov, momentum 0.9)
+    weight_decay: float
     label_smoothing: float
     class_weights: bool
     augmentation: bool
@@ -137,6 +140,8 @@ def fit_settings(
             batch_size=PAPER_BATCH_SIZE,
             learning_rate=PAPER_LEARNING_RATE,
             lr_schedule="constant",
+            optimizer="adam",
+            weight_decay=0.0,
             label_smoothing=0.0,
             class_weights=False,
             augmentation=False,
@@ -150,6 +155,8 @@ def fit_settings(
             batch_size=profile.batch_size,
             learning_rate=profile.learning_rate,
             lr_schedule=profile.lr_schedule,
+            optimizer=profile.optimizer,
+            weight_decay=profile.weight_decay,
             label_smoothing=profile.label_smoothing,
             class_weights=profile.class_weights,
             augmentation=profile.augmentation,
@@ -297,9 +304,7 @@ def train_fer_model(
         val_ds = _dataset(validation, batch_size=max(settings.batch_size, 256))
 
     model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=_learning_rate(settings, steps_per_epoch, keras)
-        ),
+        optimizer=_optimizer(settings, steps_per_epoch, keras),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
@@ -387,6 +392,18 @@ def _check_model(model: Any) -> None:
     output = tuple(model.output_shape) if hasattr(model, "output_shape") else None
     if output is not None and output[-1] != N_CLASSES:
         raise ValueError(f"the model must output {N_CLASSES} class probabilities, got {output}")
+
+
+def _optimizer(settings: FitSettings, steps_per_epoch: int, keras: Any) -> Any:
+    rate = _learning_rate(settings, steps_per_epoch, keras)
+    decay = settings.weight_decay or None
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=rate, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=decay
+        )
+    if settings.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=rate, weight_decay=decay)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}: expected adam or sgd")
 
 
 def _learning_rate(settings: FitSettings, steps_per_epoch: int, keras: Any) -> Any:

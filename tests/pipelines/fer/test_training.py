@@ -290,6 +290,8 @@ def test_given_the_paper_cnn_when_settings_are_made_then_the_paper_recipe_is_use
         early_stopping_patience=5,
         baseline_epochs=20,
         max_train_images=500,
+        optimizer="sgd",
+        weight_decay=5e-4,
     )
 
     paper = fit_settings(profile, "paper_cnn")
@@ -298,6 +300,8 @@ def test_given_the_paper_cnn_when_settings_are_made_then_the_paper_recipe_is_use
     assert paper.learning_rate == PAPER_LEARNING_RATE == 0.001
     assert paper.batch_size == PAPER_BATCH_SIZE == 64
     assert paper.lr_schedule == "constant"
+    assert (paper.optimizer, paper.weight_decay) == ("adam", 0.0)
+    assert (ours.optimizer, ours.weight_decay) == ("sgd", 5e-4)
     assert paper.label_smoothing == 0.0
     assert paper.augmentation is False
     assert paper.class_weights is False
@@ -333,6 +337,29 @@ def test_given_the_paper_cnn_when_trained_then_it_runs_all_epochs_at_the_default
     assert result.epochs_run == 3  # no early stopping, however validation goes
     assert result.best_epoch == 3
     assert result.history["lr"] == pytest.approx([PAPER_LEARNING_RATE] * 3)
+
+
+def test_given_the_sgd_recipe_when_trained_then_nesterov_sgd_with_decay_fits_the_model():
+    train = _squares(4, seed=1)
+    profile = _profile(optimizer="sgd", weight_decay=5e-4, learning_rate=0.05, epochs=1)
+
+    result = train_fer_model(train, None, profile, seed=0, build=_position_build)
+
+    optimizer = result.model.optimizer
+    assert type(optimizer).__name__ == "SGD"
+    assert optimizer.nesterov is True
+    assert optimizer.momentum == pytest.approx(0.9)
+    assert optimizer.weight_decay == pytest.approx(5e-4)
+    assert int(optimizer.iterations) > 0
+
+
+def test_given_the_adam_recipe_without_decay_when_trained_then_adam_has_no_weight_decay():
+    train = _squares(4, seed=1)
+
+    result = train_fer_model(train, None, _profile(epochs=1), seed=0, build=_position_build)
+
+    assert type(result.model.optimizer).__name__ == "Adam"
+    assert result.model.optimizer.weight_decay is None
 
 
 def test_given_zero_epochs_when_settings_are_made_then_value_error():
