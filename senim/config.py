@@ -324,7 +324,7 @@ class FerTrainingParams(_Strict):
             baseline_epochs=1,
         ),
         "cpu": FerTrainingProfile(
-            width=32,
+            width=40,
             epochs=55,
             learning_rate=0.05,
             optimizer="sgd",
