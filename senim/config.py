@@ -400,6 +400,14 @@ class ReviewParams(_Strict):
     fairness: FairnessParams = FairnessParams()
 
 
+class DeploymentParams(_Strict):
+    """How a promotion reaches the running services (pipelines.release.follow, serving)."""
+
+    follow_registry: bool = True  # an alias move Senim makes deploys the version it names
+    watch_seconds: float = Field(1.0, gt=0, le=3600)  # a service re-reads its record this often
+    shadow_queue: int = Field(1000, ge=1, le=1_000_000)  # requests awaiting the shadow
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -420,6 +428,7 @@ class Params(_Strict):
     fer: FerParams = FerParams()
     emotion_service: EmotionServiceParams = EmotionServiceParams()
     review: ReviewParams = ReviewParams()
+    deployment: DeploymentParams = DeploymentParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from senim.batch_writer import BatchWriter
 from senim.platform_db.engine import make_engine, migrate
-from senim.platform_db.tables import PREDICTION_STATUSES, PredictionLogRecord
+from senim.platform_db.tables import PREDICTION_ROLES, PREDICTION_STATUSES, PredictionLogRecord
 from senim.text_fields import storable_text
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class PredictionEvent:
     error: str | None = None
     request_id: str | None = None
     data_version: str | None = None
+    role: str = "live"  # "shadow": a challenger's answer to the same request, never returned
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
@@ -57,6 +58,10 @@ class PredictionEvent:
         if self.status not in PREDICTION_STATUSES:
             raise ValueError(
                 f"prediction status must be one of {PREDICTION_STATUSES}, got {self.status!r}"
+            )
+        if self.role not in PREDICTION_ROLES:
+            raise ValueError(
+                f"prediction role must be one of {PREDICTION_ROLES}, got {self.role!r}"
             )
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("prediction event time must be timezone-aware")
@@ -181,4 +186,5 @@ class PredictionLog:
             "latency_ms": float(event.latency_ms),
             "status": event.status,
             "error": storable_text(event.error),
+            "role": event.role,
         }

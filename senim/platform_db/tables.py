@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from senim.platform_db.columns import Base, BigIntId, utc_now
 
 PREDICTION_STATUSES = ("ok", "error")
+PREDICTION_ROLES = ("live", "shadow")  # shadow: a challenger scoring live traffic, unanswered
 
 
 class PredictionLogRecord(Base):
@@ -29,11 +30,14 @@ class PredictionLogRecord(Base):
         sa.CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in PREDICTION_STATUSES) + ")", name="status"
         ),
+        sa.CheckConstraint(
+            "role IN (" + ", ".join(f"'{r}'" for r in PREDICTION_ROLES) + ")", name="role"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
-    request_id: Mapped[str | None] = mapped_column(sa.Text)
+    request_id: Mapped[str | None] = mapped_column(sa.Text, index=True)
     caller: Mapped[str] = mapped_column(sa.Text)  # user id or "key:<prefix>", as in the audit log
     endpoint: Mapped[str] = mapped_column(sa.Text)
     model_name: Mapped[str] = mapped_column(sa.Text)
@@ -46,6 +50,7 @@ class PredictionLogRecord(Base):
     latency_ms: Mapped[float] = mapped_column(sa.Float)
     status: Mapped[str] = mapped_column(sa.String(8))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.String(8), default="live", server_default="live")
 
 
 class EdgeEventRecord(Base):

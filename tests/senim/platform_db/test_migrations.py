@@ -19,7 +19,7 @@ from senim.platform_db.engine import MIGRATIONS_DIR, VERSION_TABLE, make_engine,
 from senim.platform_db.tables import PredictionLogRecord
 from tests.postgres_server import create_database
 
-HEAD = "0006"
+HEAD = "0007"
 BEFORE_THE_MOVE = "0004"  # the head when the prediction log was created by the service
 
 
@@ -53,14 +53,29 @@ def _differences(engine: sa.Engine) -> list:
         return compare_metadata(context, Base.metadata)
 
 
+def _prediction_log_as_the_service_made_it() -> sa.Table:
+    """The table as the service created it then: no ``role``, no request id index."""
+    current = PredictionLogRecord.__table__
+    columns = [column.copy() for column in current.columns if column.name != "role"]
+    for column in columns:
+        column.index = column.name in ("at", "model_version")
+    return sa.Table(
+        current.name,
+        sa.MetaData(naming_convention=current.metadata.naming_convention),
+        *columns,
+        sa.CheckConstraint("status IN ('ok', 'error')", name="status"),
+    )
+
+
 def _todays_database(engine: sa.Engine) -> None:
     """A database as the platform left it before the move: auth chain at 0004, and the
     prediction log created by the scoring service from its model, with rows in both."""
     _upgrade_to(engine, BEFORE_THE_MOVE)
+    old_table = _prediction_log_as_the_service_made_it()
     with engine.begin() as connection:
-        PredictionLogRecord.__table__.create(connection)
+        old_table.create(connection)
         connection.execute(
-            sa.insert(PredictionLogRecord.__table__),
+            sa.insert(old_table),
             [{"at": datetime.now(UTC), "caller": "key:abc", "endpoint": "/v1/credit/score",
               "model_name": "credit-rating", "model_version": "3", "rows": 1,
               "inputs_sha256": "0" * 64, "outputs": "[]", "latency_ms": 2.5, "status": "ok"}],
@@ -107,7 +122,11 @@ def test_given_a_database_that_never_served_when_migrated_then_the_prediction_lo
         migrate(engine)
 
         indexes = {index["name"] for index in sa.inspect(engine).get_indexes("prediction_log")}
-        assert indexes == {"ix_prediction_log_at", "ix_prediction_log_model_version"}
+        assert indexes == {
+            "ix_prediction_log_at",
+            "ix_prediction_log_model_version",
+            "ix_prediction_log_request_id",
+        }
         assert _differences(engine) == []
     finally:
         engine.dispose()
