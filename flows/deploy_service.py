@@ -1,10 +1,13 @@
 """Prefect flows ``deploy-credit`` and ``deploy-emotion``: pin ``models:/<name>@<alias>``
 to its version, import it into the BentoML store and build its Bento
-(``pipelines.release.deploy``), or roll back to the previous deployment.
+(``pipelines.release.deploy``), or roll back to the previous deployment; and
+``follow-registry``: one pass of the registry follower (``pipelines.release.follow``),
+which deploys what ``champion`` names for every alias move not yet handled.
 
-Same implementation as ``senim deploy credit|emotion``; the flows add Prefect's run
-history and retries on the one I/O step that may recover by itself (reaching the
-tracking store).
+Same implementation as ``senim deploy credit|emotion|follow``; the flows add Prefect's
+run history and retries on the one I/O step that may recover by itself (reaching the
+tracking store). A follower pass that cannot deploy fails its flow run (the previous
+version keeps serving), so the failure shows in the Prefect UI as well as the audit log.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from pipelines.common.mlflow_store import check_reachable, mlflow_client
 from pipelines.credit.deploy import CREDIT
 from pipelines.fer.deploy import EMOTION
 from pipelines.release.deploy import ServiceFamily, deploy_model, rollback_model
+from pipelines.release.follow import follow_pass, raise_if_failed
 from senim.config import load_params
 from senim.environment import resolve_stores
+
+# The families whose served alias the follower watches.
+FOLLOWED: tuple[ServiceFamily, ...] = (CREDIT, EMOTION)
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
@@ -65,3 +72,21 @@ def deploy_emotion_flow(
 ) -> dict:
     """As ``deploy-credit``, for ``fer-emotion`` and the emotion service's Bento."""
     return _run(EMOTION, alias, rollback_to_previous, params_path)
+
+
+@task(cache_policy=NO_CACHE)
+def follow(params_path: str | None) -> list[dict]:
+    stores = resolve_stores()
+    params = load_params(Path(params_path) if params_path else stores.params_path)
+    outcomes = follow_pass(FOLLOWED, stores, params)
+    for outcome in outcomes:
+        print(outcome.describe())
+    raise_if_failed(outcomes)
+    return [asdict(outcome) for outcome in outcomes]
+
+
+@flow(name="follow-registry", log_prints=True)
+def follow_registry_flow(params_path: str | None = None) -> list[dict]:
+    """Deploy what ``champion`` names for every alias move not yet handled; fails (the
+    previous version keeps serving) when a deployment fails."""
+    return follow(params_path)

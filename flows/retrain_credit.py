@@ -210,6 +210,19 @@ def register_and_gate(
     return run, registered, decision
 
 
+@task(cache_policy=NO_CACHE, task_run_name="follow-promotion")
+def follow_promotion(params: Params, stores: Stores) -> None:
+    """A champion move reaches the running credit services (``pipelines.release.follow``);
+    a failed deployment fails the run, and the previous version keeps serving."""
+    from pipelines.credit.deploy import CREDIT
+    from pipelines.release.follow import follow_pass, raise_if_failed
+
+    outcomes = follow_pass((CREDIT,), stores, params)
+    for outcome in outcomes:
+        reporter().stage(outcome.describe())
+    raise_if_failed(outcomes)
+
+
 @task(**IO, task_run_name="read-champion")
 def read_champion(params: Params, stores: Stores, fingerprint: str):
     """The champion before this retraining registers anything: the card compares with it."""
@@ -386,6 +399,7 @@ def retrain_credit(
         registered,
         out_dir,
     )
+    follow_promotion(params, stores)
     return RetrainingSummary(
         data_version=data_version,
         snapshot=str(snapshot_path),

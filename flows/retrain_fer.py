@@ -423,6 +423,7 @@ def retrain_fer(
         params=params,
     )
     log_evidence(client, registered, run.run_id, evidence, out_dir / "evidence")
+    follow_promotion(params, stores)
     return FerTrainingSummary(
         data_version=data_version,
         images=len(dataset),
@@ -439,6 +440,19 @@ def retrain_fer(
         reports_dir=str(out_dir),
         device=ours.device,
     )
+
+
+@task(cache_policy=NO_CACHE, task_run_name="follow-promotion")
+def follow_promotion(params: Params, stores: Stores) -> None:
+    """A champion move reaches the running emotion services (``pipelines.release.follow``);
+    a failed deployment fails the run, and the previous version keeps serving."""
+    from pipelines.fer.deploy import EMOTION
+    from pipelines.release.follow import follow_pass, raise_if_failed
+
+    outcomes = follow_pass((EMOTION,), stores, params)
+    for outcome in outcomes:
+        reporter().stage(outcome.describe())
+    raise_if_failed(outcomes)
 
 
 def _fer_params(params: Params) -> dict[str, str]:

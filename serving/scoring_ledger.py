@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from auth.asgi import ASGIApp, Receive, Scope, Send, header, send_json
+from serving.credit_shadow import SUMMARY_FIELDS, ShadowScorer
 from serving.prediction_log import PredictionEvent, PredictionLog
 
 logger = logging.getLogger(__name__)
 
 BATCH_SUFFIX = "/score_batch"
-_SUMMARY_FIELDS = ("rating_band", "score", "decision")
+_SUMMARY_FIELDS = SUMMARY_FIELDS
 _MAX_ERROR_CHARS = 500
 
 
@@ -40,6 +41,7 @@ class LedgerContext:
     model_name: str
     model_version: str
     data_version: str | None
+    shadow: ShadowScorer | None = None  # a challenger scoring the same requests, unanswered
 
 
 class ScoringLedger:
@@ -87,10 +89,11 @@ class ScoringLedger:
             return
         status, headers, payload = await _call(self.app, scope, body, receive)
         outputs: list[dict[str, Any]] = []
+        answered_by = None
         error = None if status == 200 else payload.decode("utf-8", "replace")
         if status == 200:
             try:
-                payload, outputs = _stamped(payload, state.get("request_id", ""))
+                payload, outputs, answered_by = _stamped(payload, state.get("request_id", ""))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 # Never expected from the scoring routes; sent as it came, logged as wrong.
                 logger.error("scoring answer without a stampable lineage: %s", exc)
@@ -99,7 +102,9 @@ class ScoringLedger:
             headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        self._record(context, scope, inputs, outputs, started, status, error)
+        self._record(context, scope, inputs, outputs, started, status, error, answered_by)
+        if context.shadow is not None and status == 200 and error is None:
+            context.shadow.submit(scope["path"], state.get("request_id"), _caller(scope), inputs)
 
     def _record(
         self,
@@ -110,14 +115,16 @@ class ScoringLedger:
         started: float,
         status: int,
         error: str | None,
+        answered_by: str | None = None,
     ) -> None:
-        principal = scope.get("state", {}).get("principal")
         context.prediction_log.record(
             PredictionEvent(
-                caller=getattr(principal, "label", "anonymous"),
+                caller=_caller(scope),
                 endpoint=scope["path"],
                 model_name=context.model_name,
-                model_version=context.model_version,
+                # The version in the answer: a swap between the request's start and its
+                # scoring means the new model answered, and the log says so.
+                model_version=answered_by or context.model_version,
                 data_version=context.data_version,
                 inputs=inputs,
                 outputs=outputs,
@@ -191,11 +198,18 @@ async def _call(
     return status, headers, b"".join(chunks)
 
 
-def _stamped(payload: bytes, request_id: str) -> tuple[bytes, list[dict[str, Any]]]:
-    """The response with ``lineage.request_id`` set on every answer, and its summary."""
+def _caller(scope: Scope) -> str:
+    principal = scope.get("state", {}).get("principal")
+    return getattr(principal, "label", "anonymous")
+
+
+def _stamped(payload: bytes, request_id: str) -> tuple[bytes, list[dict[str, Any]], str | None]:
+    """The response with ``lineage.request_id`` set on every answer, its summary and the
+    model version that answered."""
     answer = json.loads(payload)
     answers = answer if isinstance(answer, list) else [answer]
     for one in answers:
         one["lineage"]["request_id"] = request_id
     summary = [{key: one[key] for key in _SUMMARY_FIELDS} for one in answers]
-    return json.dumps(answer, separators=(",", ":")).encode(), summary
+    version = answers[0]["lineage"].get("model_version") if answers else None
+    return json.dumps(answer, separators=(",", ":")).encode(), summary, version

@@ -59,8 +59,13 @@ class Deployment:
     labels: dict[str, str] | None = None  # what the family added to the Bento's labels
 
 
-def _state_path(stores: Stores, family: ServiceFamily) -> Path:
+def deployment_record_path(stores: Stores, family: ServiceFamily) -> Path:
+    """``SENIM_HOME/deployments/<family>.json``: what the family's services serve
+    (``current``, and ``shadow`` while a challenger shadows it); running services follow it."""
     return stores.home / "deployments" / f"{family.key}.json"
+
+
+_state_path = deployment_record_path
 
 
 def model_store(stores: Stores):
@@ -94,6 +99,41 @@ def deploy_model(
 ) -> Deployment:
     """Resolve the alias now, import that exact version (once), build its Bento (once,
     with ``params_path``, default the workspace's params.yaml) and make it current."""
+    deployment, store = _import_version(family, client, stores, model_name, alias)
+    tag = deployment.tag
+    extra = family.bento_labels(Path(store.get(tag).path))
+    deployment = replace(deployment, labels=extra or None)
+    bento = build_pinned_bento(
+        stores,
+        tag,
+        deployment.mlflow_version,
+        params_path=params_path or stores.params_path,
+        bentofile=family.bentofile,
+        labels={
+            "mlflow_model": deployment.mlflow_model,
+            "mlflow_version": deployment.mlflow_version,
+            "data_version": deployment.data_version,
+            **extra,
+        },
+    )
+    deployment = replace(deployment, bento_tag=bento.tag, bento_built=bento.created)
+    state = _read_state(stores, family)
+    recorded = state.get("deployments", {}).get(tag, {})
+    shadowed = state.get("shadow") == tag  # the challenger went live: shadowing it ends
+    if state["current"] != tag or recorded.get("bento_tag") != bento.tag or shadowed:
+        state["history"] = [t for t in state["history"] if t != tag] + [tag]
+        state["current"] = tag
+        state["deployments"] = {**state.get("deployments", {}), tag: _record(deployment)}
+        if shadowed:
+            del state["shadow"]
+        _write_state(stores, family, state)
+    return deployment
+
+
+def _import_version(
+    family: ServiceFamily, client, stores: Stores, model_name: str, alias: str
+) -> tuple[Deployment, Any]:
+    """The version ``alias`` names now, imported into the BentoML model store (once)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -118,30 +158,52 @@ def deploy_model(
     if not _imported(store, tag):
         _import(store, client, version, deployment, family.copy_artifacts)
         deployment = replace(deployment, created=True)
-    extra = family.bento_labels(Path(store.get(tag).path))
-    deployment = replace(deployment, labels=extra or None)
-    bento = build_pinned_bento(
-        stores,
-        tag,
-        deployment.mlflow_version,
-        params_path=params_path or stores.params_path,
-        bentofile=family.bentofile,
-        labels={
-            "mlflow_model": deployment.mlflow_model,
-            "mlflow_version": deployment.mlflow_version,
-            "data_version": deployment.data_version,
-            **extra,
-        },
-    )
-    deployment = replace(deployment, bento_tag=bento.tag, bento_built=bento.created)
+    return deployment, store
+
+
+def deploy_shadow(
+    family: ServiceFamily, client, stores: Stores, *, model_name: str, alias: str = "challenger"
+) -> Deployment:
+    """Import the version ``alias`` names and record it as the family's ``shadow``: running
+    services score live traffic with it too, off the request path, and never answer with
+    it. The current deployment is unchanged."""
     state = _read_state(stores, family)
-    recorded = state.get("deployments", {}).get(tag, {})
-    if state["current"] != tag or recorded.get("bento_tag") != bento.tag:
-        state["history"] = [t for t in state["history"] if t != tag] + [tag]
-        state["current"] = tag
-        state["deployments"] = {**state.get("deployments", {}), tag: _record(deployment)}
-        _write_state(stores, family, state)
+    if state["current"] is None:
+        raise RegistryError(
+            f"no {family.key} model is deployed: a shadow needs a live model beside it "
+            f"(run `senim deploy {family.key}` first)"
+        )
+    deployment, _ = _import_version(family, client, stores, model_name, alias)
+    if deployment.tag == state["current"]:
+        raise RegistryError(
+            f"{model_name}@{alias} is version {deployment.mlflow_version}, the version already "
+            "serving: a shadow must be another version"
+        )
+    state["shadow"] = deployment.tag
+    known = state.get("deployments", {})
+    state["deployments"] = {
+        **known,
+        deployment.tag: {**_record(deployment), **known.get(deployment.tag, {})},
+    }
+    _write_state(stores, family, state)
     return deployment
+
+
+def end_shadow(family: ServiceFamily, stores: Stores) -> Deployment | None:
+    """Stop shadowing: the record names no shadow (running services drop it). Returns the
+    deployment that was the shadow, or None when there was none."""
+    state = _read_state(stores, family)
+    tag = state.pop("shadow", None)
+    if tag is None:
+        return None
+    _write_state(stores, family, state)
+    return Deployment(**state["deployments"][tag])
+
+
+def shadow_deployment(family: ServiceFamily, stores: Stores) -> Deployment | None:
+    state = _read_state(stores, family)
+    tag = state.get("shadow")
+    return None if tag is None else Deployment(**state["deployments"][tag])
 
 
 def _record(deployment: Deployment) -> dict:
@@ -157,6 +219,8 @@ def rollback_model(family: ServiceFamily, stores: Stores) -> Deployment:
         raise RegistryError(f"nothing to roll back to: fewer than two {family.key} deployments")
     history.remove(state["current"])
     state["current"] = history[-1]
+    if state.get("shadow") == state["current"]:
+        del state["shadow"]  # the shadow went live: shadowing it ends
     _write_state(stores, family, state)
     return Deployment(**state["deployments"][state["current"]])
 

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from senim.errors import DataError, SenimError
+from senim.errors import ConfigError, DataError, SenimError
 
 app = typer.Typer(
     help="Senim: data to production for credit-rating and emotion-recognition models: "
@@ -469,18 +469,153 @@ ExportOption = Annotated[
 ]
 
 
+ShadowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shadow",
+        help="Also score live traffic with models:/credit-rating@ALIAS, off the request "
+        "path, never answering with it (e.g. challenger); the live model is unchanged.",
+    ),
+]
+EndShadowOption = Annotated[
+    bool, typer.Option("--end-shadow", help="Stop shadowing; the live model is unchanged.")
+]
+
+
 @deploy_app.command("credit")
 def deploy_credit(
     alias: AliasOption = "champion",
     rollback: RollbackOption = False,
     export: ExportOption = None,
     params: ParamsOption = None,
+    shadow: ShadowOption = None,
+    end_shadow: EndShadowOption = False,
 ) -> None:
     """Pin models:/credit-rating@ALIAS to its version, import it with lineage labels and
-    build its Bento (each once); --rollback returns to the previous deployment."""
+    build its Bento (each once); --rollback returns to the previous deployment; --shadow
+    runs a challenger beside the live model. Running services follow within seconds."""
     from pipelines.credit.deploy import CREDIT
 
+    if shadow is not None or end_shadow:
+        if shadow is not None and end_shadow:
+            raise ConfigError("--shadow and --end-shadow exclude each other")
+        if rollback or export is not None:
+            raise ConfigError("--shadow/--end-shadow take no --rollback or --export")
+        _shadow(CREDIT, shadow, params)
+        return
     _deploy(CREDIT, alias, rollback, export, params)
+
+
+def _shadow(family, alias: str | None, params: Path | None) -> None:
+    stores = _prepare()
+    from pipelines.common.mlflow_store import check_reachable, mlflow_client
+    from pipelines.release.deploy import deploy_shadow, end_shadow
+    from senim.config import load_params
+
+    if alias is None:
+        ended = end_shadow(family, stores)
+        if ended is None:
+            out.print(f"no {family.key} shadow was running")
+        else:
+            out.print(f"shadow ended: {ended.tag} (version {ended.mlflow_version})")
+        return
+    name = family.registered_name(load_params(params or stores.params_path))
+    check_reachable(stores)
+    done = deploy_shadow(family, mlflow_client(stores), stores, model_name=name, alias=alias)
+    out.print(
+        f"shadow: {done.tag} ({name}@{alias} = version {done.mlflow_version}) scores live "
+        f"{family.key} traffic beside the current model; compare with "
+        f"`senim deploy shadow-report {family.key}`",
+        markup=False,
+        highlight=False,
+    )
+
+
+@deploy_app.command("follow")
+def deploy_follow(
+    every: Annotated[
+        float,
+        typer.Option(
+            "--every",
+            min=0,
+            help="Seconds between passes; 0 runs one pass and exits (non-zero on a failure).",
+        ),
+    ] = 0.0,
+) -> None:
+    """Deploy what champion names for every alias move not yet deployed (approvals,
+    rollbacks, gates, on any machine sharing this platform database and registry).
+    Running services swap to it without a restart."""
+    import time
+
+    from flows.deploy_service import FOLLOWED
+    from pipelines.release.follow import follow_pass, raise_if_failed
+    from senim.config import load_params
+
+    stores = _prepare()
+    while True:
+        try:
+            outcomes = follow_pass(FOLLOWED, stores, load_params(stores.params_path))
+        except SenimError as exc:
+            if not every:
+                raise
+            err.print(f"follow pass failed: {exc}", markup=False, highlight=False)
+            outcomes = []
+        for outcome in outcomes:
+            (err if outcome.failed else out).print(
+                outcome.describe(), markup=False, highlight=False
+            )
+        if not every:
+            raise_if_failed(outcomes)
+            if not outcomes:
+                out.print("nothing to follow: no alias move since the last pass")
+            return
+        time.sleep(every)
+
+
+@deploy_app.command("shadow-report")
+def deploy_shadow_report(
+    family: Annotated[str, typer.Argument(help="The family whose shadow to report: credit.")],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="The shadow version (default: the current shadow)."),
+    ] = None,
+    attach: Annotated[
+        bool,
+        typer.Option(
+            "--attach/--no-attach",
+            help="Log the report on the shadow version's run as review evidence.",
+        ),
+    ] = True,
+) -> None:
+    """Compare the shadow's answers with the live ones on the shadowed traffic: band and
+    decision agreement, band shift matrix, score differences, latency."""
+    if family != "credit":
+        raise ConfigError(f"shadow mode exists for credit only, not {family!r}")
+    stores = _prepare()
+    from pipelines.common.mlflow_store import check_reachable, mlflow_client
+    from pipelines.credit.deploy import CREDIT
+    from pipelines.credit.shadow_report import attach_to_challenger, build_shadow_report
+    from pipelines.release.deploy import shadow_deployment
+    from senim.config import load_params
+    from senim.platform_db.engine import make_engine
+
+    name = CREDIT.registered_name(load_params(stores.params_path))
+    if version is None:
+        shadow = shadow_deployment(CREDIT, stores)
+        if shadow is None:
+            raise ConfigError("no credit shadow is running: pass --version N")
+        version = shadow.mlflow_version
+    engine = make_engine(stores.database_url)
+    try:
+        report = build_shadow_report(engine, name, version)
+    finally:
+        engine.dispose()
+    out.print(report.markdown(), markup=False, highlight=False)
+    out_dir = stores.home / "reports" / "shadow" / f"{name}-v{version}"
+    if attach:
+        check_reachable(stores)
+        attach_to_challenger(mlflow_client(stores), report, out_dir)
+        out.print(f"attached to {name} version {version} as evidence ({out_dir})")
 
 
 @deploy_app.command("emotion")

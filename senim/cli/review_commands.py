@@ -102,6 +102,22 @@ def _decide(decision: str, model: str, version: str, comment: str, username: str
         out.print(f"{model} version {version} {status}; champion is now version {version}")
     else:
         out.print(f"{model} version {version} {status}; challenger removed")
+    _follow_promotion()
+
+
+def _follow_promotion() -> None:
+    """Deploy what champion names now where the family is deployed (running services
+    swap to it); a failed deployment exits non-zero and the old version keeps serving."""
+    from flows.deploy_service import FOLLOWED
+    from pipelines.release.follow import follow_pass, raise_if_failed
+    from senim.config import load_params
+    from senim.environment import resolve_stores
+
+    stores = resolve_stores()
+    outcomes = follow_pass(FOLLOWED, stores, load_params(stores.params_path))
+    for outcome in outcomes:
+        out.print(outcome.describe(), markup=False, highlight=False)
+    raise_if_failed(outcomes)
 
 
 @review_app.command("approve")
@@ -150,6 +166,7 @@ def rollback(
         f"{model}: champion rolled back from version {result.previous_champion} "
         f"to version {result.champion}"
     )
+    _follow_promotion()
 
 
 @review_app.command("wait")

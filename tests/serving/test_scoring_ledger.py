@@ -475,3 +475,46 @@ def test_given_a_real_prediction_log_when_scored_then_one_row_per_request_is_wri
     assert rows[0]["error"] is None and rows[1]["error"].startswith("HTTP 400")
     assert rows[0]["inputs"] is None  # hashed only, unless store_inputs
     assert rows[0]["endpoint"] == BATCH and rows[0]["model_version"] == "3"
+
+
+# --- swaps and shadows --------------------------------------------------------------------
+
+
+def test_given_a_swap_between_start_and_scoring_when_logged_then_the_answering_version_is_kept():
+    """The context was read when the request came in (version 3); version 4 answered."""
+    answer = _answer()
+    answer["lineage"]["model_version"] = "4"
+    inner, log = FakeScoring(payload=answer), FakeLog()
+    ledger = ScoringLedger(inner, lambda: _context(log))
+
+    _call(ledger, _application())
+
+    (event,) = log.events
+    assert event.model_version == "4"
+
+
+def test_given_a_shadow_when_a_request_is_answered_then_the_shadow_gets_it_after_the_answer():
+    from unittest.mock import Mock
+
+    inner, log, shadow = FakeScoring(), FakeLog(), Mock(name="shadow")
+    context = LedgerContext(log, 3, "credit-rating", "3", "d", shadow=shadow)
+    ledger = ScoringLedger(inner, lambda: context)
+    principal = SimpleNamespace(label="key:ab12cd")
+
+    sent, _, _ = _call(ledger, _application(), state={"request_id": "r-9", "principal": principal})
+
+    assert sent.status == 200
+    shadow.submit.assert_called_once_with(SCORE, "r-9", "key:ab12cd", [_application()])
+
+
+def test_given_a_shadow_when_a_request_is_refused_then_the_shadow_never_sees_it():
+    from unittest.mock import Mock
+
+    shadow = Mock(name="shadow")
+    context = LedgerContext(FakeLog(), 3, "credit-rating", "3", "d", shadow=shadow)
+    ledger = ScoringLedger(FakeScoring(status=422, payload={"error": "x"}), lambda: context)
+
+    sent, _, _ = _call(ledger, _application())
+
+    assert sent.status == 422
+    shadow.submit.assert_not_called()
