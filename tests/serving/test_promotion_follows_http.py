@@ -70,8 +70,13 @@ def _register(source: Path) -> str:
     client = mlflow_client(stores)
     if not model_exists(client, MODEL):
         client.create_registered_model(MODEL)
+    run = client.create_run(experiment_id="0", run_name=f"{MODEL} from {source.name}")
+    client.set_terminated(run.info.run_id)
     version = client.create_model_version(
-        MODEL, source=source.as_uri(), tags={"data_version": "d" * 32, "trained_by": "trainer"}
+        MODEL,
+        source=source.as_uri(),
+        run_id=run.info.run_id,
+        tags={"data_version": "d" * 32, "trained_by": "trainer"},
     )
     client.set_registered_model_alias(MODEL, "challenger", version.version)
     apply_gate(
@@ -249,5 +254,57 @@ def test_given_a_running_service_when_versions_are_approved_rolled_back_and_brok
             assert "credit-rating:mlflow-v999 is not in the BentoML model store" in log
             assert steady.failures() == []
             assert set(steady.versions()) == {first}
+
+            # Shadow mode: version 2 scores the live traffic too, never answering.
+            _set_alias("challenger", second)
+            code, _ = _cli("deploy", "credit", "--shadow", "challenger")
+            assert code == 0, capsys.readouterr()
+            deadline = time.monotonic() + 30
+            while "shadow credit-rating version 2" not in server.log():
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.2)
+            with SteadyClient(server.url, key) as steady:
+                time.sleep(2)
+            assert steady.failures() == []
+            assert set(steady.versions()) == {first}  # the shadow never answers
+            models = httpx.get(server.url + "/v1/models", headers={"X-API-Key": key}).json()
+            assert [(m["version"], m["role"]) for m in models["models"]] == [
+                (first, "live"),
+                (second, "shadow"),
+            ]
+            time.sleep(1)  # the shadow and the prediction log write behind the answers
+            capsys.readouterr()
+            code, _ = _cli("deploy", "shadow-report", "credit")
+            report = capsys.readouterr().out
+            assert code == 0, report
+            assert f"Shadow report: {MODEL} version {second}" in report
+            assert "| band agreement | 1.0000 |" in report  # the same weights
+            tags = _version_tags(second)
+            assert tags["evidence.shadow.band_agreement"] == "1.0000"
+            assert tags["evidence.shadow.path"] == "evidence/shadow-report.json"
+            assert {"shadow-report.json", "shadow-report.md"} <= _run_artifacts(second)
     finally:
         runtime.close()
+
+
+def _set_alias(alias: str, version: str) -> None:
+    from pipelines.common.mlflow_store import mlflow_client
+    from senim.environment import resolve_stores
+
+    mlflow_client(resolve_stores()).set_registered_model_alias(MODEL, alias, version)
+
+
+def _version_tags(version: str) -> dict:
+    from pipelines.common.mlflow_store import mlflow_client
+    from senim.environment import resolve_stores
+
+    return dict(mlflow_client(resolve_stores()).get_model_version(MODEL, version).tags)
+
+
+def _run_artifacts(version: str) -> set[str]:
+    from pipelines.common.mlflow_store import mlflow_client
+    from senim.environment import resolve_stores
+
+    client = mlflow_client(resolve_stores())
+    run_id = client.get_model_version(MODEL, version).run_id
+    return {Path(item.path).name for item in client.list_artifacts(run_id, "evidence")}
