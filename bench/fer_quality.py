@@ -54,6 +54,9 @@ CPU_BUDGET_MINUTES = 120.0
 QUICK_MARGIN = 0.05  # quick must beat always-majority by this much
 
 
+EDGE_FACES_PER_S = 2_000  # the camera hosts' budget for the int8 export (issue 18)
+
+
 def marker(profile: str) -> str:
     return MARKER if profile == "full" else f"<!-- fer_quality_{profile} -->"
 
@@ -179,7 +182,35 @@ def registered_row(version: str, evaluation, args) -> tuple[dict, list[str]]:
                 f"{int(tags[f'export.{kind}.size_bytes']) / 1024:.0f} KiB, accepted: "
                 f"{tags[f'export.{kind}.accepted']}"
             )
+    if "export.int8.accuracy" in tags:
+        exports.append(_edge_speed_line(client, mv.run_id, evaluation))
     return row, exports
+
+
+def _edge_speed_line(client, run_id: str, evaluation, seconds: float = 10.0) -> str:
+    """The camera hosts' budget: the int8 export at batch 1 on one thread, faces/s."""
+    import tempfile
+    import time
+
+    from pipelines.fer.export import TFLiteClassifier
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(run_id, "exports/fer-emotion-int8.tflite", tmp)
+        classifier = TFLiteClassifier(Path(local), batch_size=1, num_threads=1)
+        faces = evaluation.x[:512]
+        for face in faces[:50]:  # warm-up
+            classifier.predict_proba(face[None])
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            classifier.predict_proba(faces[done % len(faces)][None])
+            done += 1
+        rate = done / (time.perf_counter() - started)
+    target = "met" if rate >= EDGE_FACES_PER_S else "NOT met"
+    return (
+        f"- Edge budget: the int8 export classifies {rate:,.0f} faces/s at batch 1 with 1 "
+        f"thread (`TFLiteClassifier`, input checks and dequantisation included; target >= "
+        f"{EDGE_FACES_PER_S:,}: {target})."
+    )
 
 
 def section(rows: list[dict], meta: dict, args) -> str:
