@@ -300,6 +300,7 @@ class FerTrainingProfile(_Strict):
     class_weights: bool = True  # inverse-frequency weights (Disgust is 1.5% of FER2013)
     early_stopping_patience: int | None = Field(10, ge=1)  # on PublicTest accuracy
     tta: bool = False  # test-time augmentation (horizontal flip) at evaluation
+    mixed_precision: bool = False  # float16 compute on a GPU; a CPU run ignores it
     baseline_epochs: int = Field(20, ge=0, le=500)  # paper_cnn as the paper trains it; 0: skip
 
 
@@ -334,7 +335,7 @@ class FerTrainingParams(_Strict):
             tta=True,
             baseline_epochs=0,
         ),
-        "full": FerTrainingProfile(class_weights=False, tta=True),
+        "full": FerTrainingProfile(class_weights=False, tta=True, mixed_precision=True),
     }
 
     @model_validator(mode="after")

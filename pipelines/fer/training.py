@@ -80,6 +80,7 @@ class FitSettings:
     augmentation: bool
     early_stopping_patience: int | None
     max_train_images: int | None
+    mixed_precision: bool = False  # float16 compute on a GPU (ignored on a CPU)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def fit_settings(
             augmentation=profile.augmentation,
             early_stopping_patience=profile.early_stopping_patience,
             max_train_images=profile.max_train_images,
+            mixed_precision=profile.mixed_precision,
         )
     if settings.epochs < 1:
         raise ValueError(f"{architecture}: epochs must be at least 1, got {settings.epochs}")
@@ -282,12 +284,17 @@ def train_fer_model(
     keras.utils.set_random_seed(seed)
 
     subset = stratified_subset(train, settings.max_train_images, seed)
+    notes = list(subset.notes)
+    mixed = False
     if model is None:
         if build is None:
             from models.fer_cnn import build_model
 
             build = build_model
-        model = build(settings.architecture, width=profile.width, seed=seed)
+        mixed = settings.mixed_precision and device == "GPU"
+        if settings.mixed_precision and not mixed:
+            notes.append("mixed precision is for GPUs: this CPU run trained in float32")
+        model = _built(build, settings.architecture, profile.width, seed, mixed)
     _check_model(model)
 
     steps_per_epoch = math.ceil(len(subset) / settings.batch_size)
@@ -298,6 +305,7 @@ def train_fer_model(
         shuffle_seed=seed,
         weights=weights,
         augment_seed=seed if settings.augmentation else None,
+        parallel=not deterministic,
     )
     val_ds = None
     if validation is not None:
@@ -344,6 +352,11 @@ def train_fer_model(
         verbose=verbose,
     )
 
+    if mixed:  # evaluation and every export get the same weights in float32
+        trained = model
+        model = _built(build, settings.architecture, profile.width, seed, mixed=False)
+        model.set_weights(trained.get_weights())
+        notes.append("trained with mixed precision (float16 compute) on the GPU")
     history = recorder.history
     epochs_run = len(history["loss"])
     best_epoch = epochs_run
@@ -359,7 +372,7 @@ def train_fer_model(
         architecture=settings.architecture,
         settings=settings,
         train_images=len(subset),
-        notes=subset.notes,
+        notes=tuple(notes),
     )
 
 
@@ -386,6 +399,21 @@ def predict_proba(
     if proba.shape != (len(x), N_CLASSES):
         raise ValueError(f"the model returned shape {proba.shape}, expected ({len(x)}, 7)")
     return proba
+
+
+def _built(build: Build, architecture: str, width: int, seed: int, mixed: bool) -> Any:
+    """``build(...)`` under the mixed_float16 policy when ``mixed`` (layers keep the policy
+    they were made with; the softmax layer is float32 either way), else in float32."""
+    import keras
+
+    if not mixed:
+        return build(architecture, width=width, seed=seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        return build(architecture, width=width, seed=seed)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _check_model(model: Any) -> None:
@@ -422,6 +450,7 @@ def _dataset(
     shuffle_seed: int | None = None,
     weights: dict[int, float] | None = None,
     augment_seed: int | None = None,
+    parallel: bool = False,
 ) -> Any:
     """``tf.data`` of ``(float32 (b, 48, 48, 1), one-hot (b, 7)[, sample weights (b,)])``."""
     import tensorflow as tf
@@ -447,8 +476,9 @@ def _dataset(
         def augmented(x: Any, y: Any, *w: Any) -> tuple[Any, ...]:
             return (augment(x), y, *w)
 
-        # Sequential on purpose: the layers' seed state must be drawn in batch order.
-        ds = ds.map(augmented, num_parallel_calls=None)
+        # Sequential when runs must repeat (the layers' seed state is drawn in batch
+        # order); in parallel otherwise (a GPU run), so augmentation keeps the GPU fed.
+        ds = ds.map(augmented, num_parallel_calls=tf.data.AUTOTUNE if parallel else None)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -494,3 +494,51 @@ def test_given_wrong_image_shapes_when_predicting_then_value_error():
 
 def test_given_no_images_when_predicting_then_an_empty_matrix():
     assert predict_proba(object(), np.zeros((0, 48, 48), dtype=np.uint8)).shape == (0, 7)
+
+
+# --- mixed precision (the full profile, on a GPU) -----------------------------------------
+
+
+def test_given_mixed_precision_on_a_cpu_when_trained_then_float32_is_used_and_a_note_says_so():
+    result = train_fer_model(
+        _squares(3, seed=1), None, _profile(mixed_precision=True, epochs=1), seed=0,
+        build=_conv_build,
+    )  # fmt: skip
+
+    assert any("mixed precision is for GPUs" in note for note in result.notes)
+    assert all(layer.dtype_policy.name == "float32" for layer in result.model.layers)
+
+
+def test_given_mixed_precision_on_a_gpu_when_trained_then_float16_computes_and_float32_is_kept(
+    monkeypatch,
+):
+    """A GPU stood in for (the mixed policy also runs on a CPU, slowly): the network trains
+    under mixed_float16 with loss scaling, and comes back as a float32 copy with the same
+    weights, so evaluation and the TFLite exports see a plain float32 model."""
+    import keras
+    import tensorflow as tf
+
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(
+        tf.config,
+        "list_physical_devices",
+        lambda kind=None: ["GPU:0"] if kind == "GPU" else real(kind),
+    )
+    seen: list[str] = []
+
+    def spying_build(architecture, *, width=4, seed=0):
+        model = _conv_build(architecture, width=width, seed=seed)
+        seen.append(model.layers[1].dtype_policy.name)
+        return model
+
+    result = train_fer_model(
+        _squares(3, seed=1), None, _profile(mixed_precision=True, epochs=1), seed=0,
+        build=spying_build, deterministic=False,
+    )  # fmt: skip
+
+    assert seen == ["mixed_float16", "float32"]  # trained mixed, handed back in float32
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert result.device == "GPU"
+    assert any("mixed precision" in note for note in result.notes)
+    assert all(layer.dtype_policy.name == "float32" for layer in result.model.layers)
+    assert result.model.predict(np.zeros((1, 48, 48, 1), np.float32), verbose=0).dtype == np.float32
