@@ -42,8 +42,12 @@ def _model_copy(trained_root: Path, destination: Path) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         make_workspace(trained_root, mp)
         uri = resolve_stores().tracking_uri
+    # The registry by explicit URI: another test may have set MLflow's global registry.
+    source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(
+        MODEL, "1"
+    )
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{MODEL}/1", dst_path=str(destination), tracking_uri=uri
+        artifact_uri=source, dst_path=str(destination), tracking_uri=uri
     )
     return Path(local)
 
@@ -240,7 +244,8 @@ def test_given_a_running_service_when_versions_are_approved_rolled_back_and_brok
 
             # A record naming a model that cannot load: logged, refused, old one serves.
             record = deployment_record_path(stores, CREDIT)
-            state = json.loads(record.read_text())
+            good = record.read_text()
+            state = json.loads(good)
             state["current"] = "credit-rating:mlflow-v999"
             record.write_text(json.dumps(state))
             with SteadyClient(server.url, key) as steady:
@@ -254,6 +259,7 @@ def test_given_a_running_service_when_versions_are_approved_rolled_back_and_brok
             assert "credit-rating:mlflow-v999 is not in the BentoML model store" in log
             assert steady.failures() == []
             assert set(steady.versions()) == {first}
+            record.write_text(good)  # the record names what serves again
 
             # Shadow mode: version 2 scores the live traffic too, never answering.
             _set_alias("challenger", second)
