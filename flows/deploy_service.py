@@ -22,7 +22,7 @@ from pipelines.common.mlflow_store import check_reachable, mlflow_client
 from pipelines.credit.deploy import CREDIT
 from pipelines.fer.deploy import EMOTION
 from pipelines.release.deploy import ServiceFamily, deploy_model, rollback_model
-from pipelines.release.follow import follow_pass, raise_if_failed
+from pipelines.release.follow import follow_now
 from senim.config import load_params
 from senim.environment import resolve_stores
 
@@ -78,11 +78,7 @@ def deploy_emotion_flow(
 def follow(params_path: str | None) -> list[dict]:
     stores = resolve_stores()
     params = load_params(Path(params_path) if params_path else stores.params_path)
-    outcomes = follow_pass(FOLLOWED, stores, params)
-    for outcome in outcomes:
-        print(outcome.describe())
-    raise_if_failed(outcomes)
-    return [asdict(outcome) for outcome in outcomes]
+    return [asdict(outcome) for outcome in follow_now(FOLLOWED, stores, params)]
 
 
 @flow(name="follow-registry", log_prints=True)

@@ -215,12 +215,9 @@ def follow_promotion(params: Params, stores: Stores) -> None:
     """A champion move reaches the running credit services (``pipelines.release.follow``);
     a failed deployment fails the run, and the previous version keeps serving."""
     from pipelines.credit.deploy import CREDIT
-    from pipelines.release.follow import follow_pass, raise_if_failed
+    from pipelines.release.follow import follow_now
 
-    outcomes = follow_pass((CREDIT,), stores, params)
-    for outcome in outcomes:
-        reporter().stage(outcome.describe())
-    raise_if_failed(outcomes)
+    follow_now((CREDIT,), stores, params, say=reporter().stage)
 
 
 @task(**IO, task_run_name="read-champion")

@@ -451,12 +451,9 @@ def follow_promotion(params: Params, stores: Stores) -> None:
     """A champion move reaches the running emotion services (``pipelines.release.follow``);
     a failed deployment fails the run, and the previous version keeps serving."""
     from pipelines.fer.deploy import EMOTION
-    from pipelines.release.follow import follow_pass, raise_if_failed
+    from pipelines.release.follow import follow_now
 
-    outcomes = follow_pass((EMOTION,), stores, params)
-    for outcome in outcomes:
-        reporter().stage(outcome.describe())
-    raise_if_failed(outcomes)
+    follow_now((EMOTION,), stores, params, say=reporter().stage)
 
 
 def _fer_params(params: Params) -> dict[str, str]:

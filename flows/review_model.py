@@ -85,15 +85,12 @@ def _follow_promotion() -> None:
     """An approval moves champion: deploy it where the family is deployed (a failure
     fails this run; the previous version keeps serving)."""
     from flows.deploy_service import FOLLOWED
-    from pipelines.release.follow import follow_pass, raise_if_failed
+    from pipelines.release.follow import follow_now
     from senim.config import load_params
     from senim.environment import resolve_stores
 
     stores = resolve_stores()
-    outcomes = follow_pass(FOLLOWED, stores, load_params(stores.params_path))
-    for outcome in outcomes:
-        print(outcome.describe())
-    raise_if_failed(outcomes)
+    follow_now(FOLLOWED, stores, load_params(stores.params_path))
 
 
 def _verify_sign_in(answer: ReviewInput, review) -> None:

@@ -100,6 +100,18 @@ def follow_pass(
         sessions.kw["bind"].dispose()
 
 
+def follow_now(
+    families: Sequence[ServiceFamily], stores: Stores, params: Any, say: Any = print
+) -> list[FollowOutcome]:
+    """One pass right after an alias move: each outcome said (``say``), then
+    DeploymentNotFollowed if a deployment failed (the old version keeps serving)."""
+    outcomes = follow_pass(families, stores, params)
+    for outcome in outcomes:
+        say(outcome.describe())
+    raise_if_failed(outcomes)
+    return outcomes
+
+
 def raise_if_failed(outcomes: Sequence[FollowOutcome]) -> None:
     """DeploymentNotFollowed naming every family whose deployment failed."""
     failed = [outcome.describe() for outcome in outcomes if outcome.failed]

@@ -109,15 +109,17 @@ def _follow_promotion() -> None:
     """Deploy what champion names now where the family is deployed (running services
     swap to it); a failed deployment exits non-zero and the old version keeps serving."""
     from flows.deploy_service import FOLLOWED
-    from pipelines.release.follow import follow_pass, raise_if_failed
+    from pipelines.release.follow import follow_now
     from senim.config import load_params
     from senim.environment import resolve_stores
 
     stores = resolve_stores()
-    outcomes = follow_pass(FOLLOWED, stores, load_params(stores.params_path))
-    for outcome in outcomes:
-        out.print(outcome.describe(), markup=False, highlight=False)
-    raise_if_failed(outcomes)
+    follow_now(
+        FOLLOWED,
+        stores,
+        load_params(stores.params_path),
+        say=lambda line: out.print(line, markup=False, highlight=False),
+    )
 
 
 @review_app.command("approve")

@@ -74,7 +74,15 @@ def _register(source: Path) -> str:
     client = mlflow_client(stores)
     if not model_exists(client, MODEL):
         client.create_registered_model(MODEL)
-    run = client.create_run(experiment_id="0", run_name=f"{MODEL} from {source.name}")
+    experiment = client.get_experiment_by_name("promotion-test")
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else client.create_experiment(
+            "promotion-test", artifact_location=(stores.home / "test-artifacts").as_uri()
+        )
+    )  # never the default experiment: its artifacts would land in ./mlruns
+    run = client.create_run(experiment_id=experiment_id, run_name=f"{MODEL} from {source.name}")
     client.set_terminated(run.info.run_id)
     version = client.create_model_version(
         MODEL,
