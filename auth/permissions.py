@@ -43,6 +43,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"
     READ_MODELS = "read_models"
     READ_EDGE_HOSTS = "read_edge_hosts"
+    SUBMIT_OUTCOMES = "submit_outcomes"  # realised ratings for logged predictions (monitoring)
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
@@ -56,13 +57,19 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 Permission.READ_MODELS,
                 Permission.CREATE_API_KEY,
                 Permission.REVIEW_MODEL,
+                Permission.SUBMIT_OUTCOMES,
             }
         ),
         Role.REVIEWER: frozenset(
             {Permission.REVIEW_MODEL, Permission.PROMOTE_MODEL, Permission.READ_MODELS}
         ),
         Role.SERVICE: frozenset(
-            {Permission.SCORE, Permission.PREDICT_EMOTION, Permission.READ_MODELS}
+            {
+                Permission.SCORE,
+                Permission.PREDICT_EMOTION,
+                Permission.READ_MODELS,
+                Permission.SUBMIT_OUTCOMES,  # loan origination reports what was realised
+            }
         ),
         Role.EDGE_DEVICE: frozenset({Permission.PULL_EDGE_MODEL, Permission.POST_EDGE_EVENTS}),
     }

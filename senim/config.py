@@ -41,6 +41,10 @@ class SyntheticParams(_Strict):
     min_ratings_per_company: int = Field(1, ge=1)
     max_ratings_per_company: int = Field(7, ge=1)
     noise: float = Field(0.35, ge=0.0, le=1.0)
+    # A documented shift for monitoring demos (``senim credit generate --drift``): every
+    # company's ratios look ``3 * drift`` notches worse than its rating (a downturn not yet
+    # re-rated), so features, predicted bands and scores move; 0 draws the ordinary data.
+    drift: float = Field(0.0, ge=0.0, le=2.0)
 
     @model_validator(mode="after")
     def _range(self) -> SyntheticParams:
@@ -409,6 +413,35 @@ class DeploymentParams(_Strict):
     shadow_queue: int = Field(1000, ge=1, le=1_000_000)  # requests awaiting the shadow
 
 
+class MonitoringRetrainParams(_Strict):
+    """What a drift-triggered retraining trains on (``flows.monitor_credit``)."""
+
+    enabled: bool = True  # False: the monitor reports and never retrains
+    # params: the data source params.yaml names. synthetic: a fresh synthetic draw (a new
+    # seed, ``synthetic_drift`` applied): the embedded default, so the demo loop closes.
+    data: Literal["params", "synthetic"] = "synthetic"
+    synthetic_drift: float = Field(1.0, ge=0.0, le=2.0)
+
+
+class MonitoringParams(_Strict):
+    """What is kept of production traffic and when it counts as drifted (issue 20)."""
+
+    retention_days: int = Field(90, ge=1, le=3650)  # monitoring rows older are deleted
+    keep_credit_features: bool = True  # per scored row: the 25 ratios and the sector
+    keep_emotion_stats: bool = True  # per face: class, confidence, size, brightness, contrast
+    window_hours: float = Field(24.0, gt=0, le=24 * 365)  # the current window
+    min_rows: int = Field(100, ge=1)  # fewer rows in the window: a report, never a trigger
+    reference_max_rows: int = Field(5000, ge=100)  # a larger reference is sampled (seeded)
+    # Per-feature drift bound; None: Evidently's default test per column (K-S or chi-square
+    # p < 0.05 up to 1,000 rows, normed Wasserstein or Jensen-Shannon > 0.1 beyond).
+    drift_threshold: float | None = Field(None, gt=0, lt=1)
+    drift_share: float = Field(0.5, gt=0, le=1)  # share of drifted features that triggers
+    max_quality_drop: float = Field(0.10, ge=0, le=1)  # realised macro-F1 below CV by this
+    min_outcomes: int = Field(30, ge=1)  # realised quality needs this many outcomes
+    lease_minutes: float = Field(240.0, gt=0)  # a retraining lease expires after this
+    retrain: MonitoringRetrainParams = MonitoringRetrainParams()
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -430,6 +463,7 @@ class Params(_Strict):
     emotion_service: EmotionServiceParams = EmotionServiceParams()
     review: ReviewParams = ReviewParams()
     deployment: DeploymentParams = DeploymentParams()
+    monitoring: MonitoringParams = MonitoringParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""

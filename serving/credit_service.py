@@ -7,6 +7,9 @@ Routes:
   scored together (``serving.micro_batcher``).
 - ``POST /v1/credit/score_batch``: ``{"applications": [...]}``, adaptive batching on.
 - ``GET /v1/models``: the model being served.
+- ``POST /v1/credit/outcomes``: realised ratings for logged predictions (monitoring);
+  ``GET /v1/monitoring/credit/report``: the latest monitoring report
+  (``serving.monitoring_routes``).
 - ``/auth/*``: the auth API; ``/livez``, ``/readyz``, ``/docs`` (OpenAPI) from BentoML.
 
 Every ``/v1/*`` request passes, outermost first: ``GuardMiddleware`` (body limit, pickle
@@ -28,6 +31,7 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 
 from auth.asgi import GuardMiddleware
+from serving.credit_outcomes import extend_credit_app
 from serving.credit_schemas import MAX_BATCH, CreditApplication, CreditScore
 from serving.credit_scoring import CreditScorer
 from serving.credit_serving_state import CreditServingState
@@ -46,7 +50,10 @@ STATE = CreditServingState()
 # The auth API and GET /v1/models; mounted at both prefixes, so BentoML's own routes
 # (/docs, /docs.json, /livez, ...) stay reachable.
 PLATFORM_APP = LazyPlatformApp(
-    STATE, service_spec=lambda: CreditService.openapi_spec.asdict(), title="Senim credit scoring"
+    STATE,
+    extend=extend_credit_app,
+    service_spec=lambda: CreditService.openapi_spec.asdict(),
+    title="Senim credit scoring",
 )
 
 # Room for a full batch (MAX_BATCH applications of about 1 KB); the mounted auth API

@@ -155,6 +155,7 @@ def load_from_environment() -> Loaded:
             model_name=card.model_name,
             model_version=card.model_version,
             data_version=card.data_version,
+            keep_features=params.monitoring.keep_credit_features,
         ),
         record=deployment_record_path(stores, CREDIT),
     )

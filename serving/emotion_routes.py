@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from starlette.requests import Request  # module level: FastAPI resolves the annotation
 
+from serving.emotion_monitoring import record_faces
 from serving.emotion_schemas import ImageInfo, ImagePrediction, ModelInfo, predictions
 from serving.face_detection import FaceDetector, ImageRejected
+from serving.monitoring_routes import add_report_route
 
 IMAGE_TYPES = ("image/jpeg", "image/png")
 
@@ -25,14 +28,29 @@ def extend_emotion_app(app: Any, runtime: Any, state: Any) -> None:
             local.detector = FaceDetector(state.loaded.params.emotion_service)
         return local.detector
 
-    def classify(content: bytes) -> ImagePrediction:
+    def classify(content: bytes, scope: dict) -> ImagePrediction:
+        started = time.perf_counter()
         loaded = state.loaded
         found = detector()
         faces = found.detect(found.decode(content))
         card = loaded.model.card
         proba = loaded.model.predict_proba(faces.crops) if len(faces.boxes) else []
+        answers = predictions(proba, card.model_version, faces.boxes)
+        request_state = scope.get("state", {})
+        record_faces(
+            loaded.prediction_log,
+            keep_stats=loaded.params.monitoring.keep_emotion_stats,
+            caller=getattr(request_state.get("principal"), "label", "anonymous"),
+            endpoint="/v1/emotion/predict",
+            request_id=request_state.get("request_id"),
+            card=card,
+            crops=faces.crops,
+            answers=answers,
+            started=started,
+            boxes=faces.boxes,
+        )
         return ImagePrediction(
-            faces=predictions(proba, card.model_version, faces.boxes),
+            faces=answers,
             image=ImageInfo(width=faces.width, height=faces.height),
             model=ModelInfo(name=card.model_name, version=card.model_version, runtime=card.runtime),
         )
@@ -72,11 +90,12 @@ def extend_emotion_app(app: Any, runtime: Any, state: Any) -> None:
                 "/v1/emotion/predict_faces)",
             )
         try:
-            return await run_in_threadpool(classify, content)
+            return await run_in_threadpool(classify, content, request.scope)
         except ImageRejected as exc:
             return error(exc.status, str(exc))
 
     _add_edge_routes(app, runtime, state)
+    add_report_route(app, "emotion")
 
 
 def _add_edge_routes(app: Any, runtime: Any, state: Any) -> None:

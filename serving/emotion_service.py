@@ -21,6 +21,7 @@ Serve a deployed Bento with ``senim serve emotion``.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import bentoml
@@ -31,6 +32,7 @@ from pydantic import Field
 from auth.asgi import GuardMiddleware
 from auth.permissions import Permission
 from serving.edge_api import EDGE_REQUIRED_PERMISSIONS
+from serving.emotion_monitoring import record_faces
 from serving.emotion_routes import extend_emotion_app
 from serving.emotion_schemas import Face, FacePrediction, predictions
 from serving.emotion_serving_state import EmotionServingState
@@ -61,6 +63,7 @@ REQUIRED_PERMISSIONS: tuple[tuple[str, Permission], ...] = (
     ("/v1/emotion/", Permission.PREDICT_EMOTION),
     *EDGE_REQUIRED_PERMISSIONS,
     ("/v1/models", Permission.READ_MODELS),
+    ("/v1/monitoring/", Permission.READ_MODELS),
 )
 
 FaceList = Annotated[list[Face], Field(min_length=1, max_length=MAX_FACES_PER_REQUEST)]
@@ -92,9 +95,25 @@ class EmotionService:
         """Classify cropped 48x48 grayscale faces; answers come back in the order sent."""
         if STATE.loaded is None:
             raise ServiceUnavailable("the model is still loading")
-        model = STATE.loaded.model
-        proba = model.predict_proba(np.asarray(faces, dtype=np.uint8))
-        return predictions(proba, model.card.model_version)
+        started = time.perf_counter()
+        loaded = STATE.loaded
+        model = loaded.model
+        crops = np.asarray(faces, dtype=np.uint8)
+        proba = model.predict_proba(crops)
+        answers = predictions(proba, model.card.model_version)
+        # Adaptive batching merged several requests' faces: one event for the batch.
+        record_faces(
+            loaded.prediction_log,
+            keep_stats=loaded.params.monitoring.keep_emotion_stats,
+            caller="adaptive-batch",
+            endpoint="/v1/emotion/predict_faces",
+            request_id=None,
+            card=model.card,
+            crops=crops,
+            answers=answers,
+            started=started,
+        )
+        return answers
 
 
 EmotionService.add_asgi_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)

@@ -14,6 +14,7 @@ from senim.config import Params
 from senim.environment import Stores
 from serving.deployment_watch import ServingTarget
 from serving.emotion_model_source import EmotionModel
+from serving.prediction_log import PredictionLog
 from serving.serving_state import Following, ServingState
 
 
@@ -24,6 +25,7 @@ class EmotionLoaded:
     runtime: AuthRuntime
     model: EmotionModel
     record: Path | None = None  # the deployment record it follows (None: it does not)
+    prediction_log: PredictionLog | None = None  # each answered request, for monitoring
 
     def describe(self) -> str:
         return self.model.card.describe()
@@ -43,7 +45,11 @@ class EmotionLoaded:
         """Nothing to free: the TFLite interpreter goes with the last request using it."""
 
     def release(self) -> None:
-        self.runtime.close()
+        try:
+            if self.prediction_log is not None:
+                self.prediction_log.close()
+        finally:
+            self.runtime.close()
 
 
 def reload_emotion_model(loaded: EmotionLoaded, target: ServingTarget) -> EmotionLoaded:
@@ -69,7 +75,12 @@ def load_emotion_from_environment() -> EmotionLoaded:
     params = load_params(service_params_path(stores))
     runtime = AuthRuntime.build(params.auth, stores.database_url, stores.home)
     try:
-        model = load_emotion_model(resolve_model_tag(stores), params.emotion_service)
+        prediction_log = PredictionLog.from_database_url(stores.database_url)
+        try:
+            model = load_emotion_model(resolve_model_tag(stores), params.emotion_service)
+        except BaseException:
+            prediction_log.close()
+            raise
     except BaseException:
         runtime.close()
         raise
@@ -79,6 +90,7 @@ def load_emotion_from_environment() -> EmotionLoaded:
         runtime=runtime,
         model=model,
         record=deployment_record_path(stores, EMOTION),
+        prediction_log=prediction_log,
     )
 
 

@@ -22,8 +22,10 @@ Extend = Callable[[Any, Any, ServingState], None]  # (FastAPI app, auth runtime,
 
 # First match wins; any other /v1/ path only needs a valid caller.
 REQUIRED_PERMISSIONS: tuple[tuple[str, Permission], ...] = (
+    ("/v1/credit/outcomes", Permission.SUBMIT_OUTCOMES),
     ("/v1/credit/", Permission.SCORE),
     ("/v1/models", Permission.READ_MODELS),
+    ("/v1/monitoring/", Permission.READ_MODELS),
 )
 
 

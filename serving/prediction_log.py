@@ -22,12 +22,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from senim.batch_writer import BatchWriter
 from senim.platform_db.engine import make_engine, migrate
-from senim.platform_db.tables import PREDICTION_ROLES, PREDICTION_STATUSES, PredictionLogRecord
+from senim.platform_db.tables import (
+    MONITORED_FAMILIES,
+    PREDICTION_ROLES,
+    PREDICTION_STATUSES,
+    MonitoringRowRecord,
+    PredictionLogRecord,
+)
 from senim.text_fields import storable_text
 
 logger = logging.getLogger(__name__)
 
 _TABLE = PredictionLogRecord.__table__
+_MONITORING = MonitoringRowRecord.__table__
+_MONITORING_KEY = "__monitoring__"  # the queued row's monitoring rows, split off on insert
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,10 @@ class PredictionEvent:
     data_version: str | None = None
     role: str = "live"  # "shadow": a challenger's answer to the same request, never returned
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # What monitoring keeps of each scored row (``monitoring_rows``): a family and per row
+    # ``row_index``, ``features``, ``prediction``, ``score``, ``company``, ``rating_date``.
+    monitoring_family: str | None = None
+    monitoring: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         # Checked in the caller, so the writer never meets a row the database refuses.
@@ -65,6 +77,11 @@ class PredictionEvent:
             )
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("prediction event time must be timezone-aware")
+        if self.monitoring and self.monitoring_family not in MONITORED_FAMILIES:
+            raise ValueError(
+                f"monitoring family must be one of {MONITORED_FAMILIES}, "
+                f"got {self.monitoring_family!r}"
+            )
 
 
 def canonical_json(value: Any) -> str:
@@ -165,8 +182,12 @@ class PredictionLog:
             self._owned_engine.dispose()
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        events = [{k: v for k, v in row.items() if k != _MONITORING_KEY} for row in rows]
+        kept = [one for row in rows for one in row.get(_MONITORING_KEY, ())]
         with self._begin() as transaction:
-            transaction.execute(sa.insert(_TABLE), rows)
+            transaction.execute(sa.insert(_TABLE), events)
+            if kept:
+                transaction.execute(sa.insert(_MONITORING), kept)
 
     def _row(self, event: PredictionEvent) -> dict[str, Any]:
         """The INSERT parameters, serialised now so later changes to the event do not leak in."""
@@ -187,4 +208,28 @@ class PredictionLog:
             "status": event.status,
             "error": storable_text(event.error),
             "role": event.role,
+            **({_MONITORING_KEY: _monitoring_rows(event)} if event.monitoring else {}),
         }
+
+
+def _monitoring_rows(event: PredictionEvent) -> list[dict[str, Any]]:
+    """The ``monitoring_rows`` INSERT parameters of ``event``, copied now."""
+    shared = {
+        "at": event.at.astimezone(UTC),
+        "family": event.monitoring_family,
+        "request_id": storable_text(event.request_id),
+        "model_name": storable_text(event.model_name),
+        "model_version": storable_text(event.model_version),
+    }
+    return [
+        {
+            **shared,
+            "row_index": int(row.get("row_index", index)),
+            "features": json.loads(canonical_json(row["features"])),
+            "prediction": storable_text(str(row["prediction"]))[:32],
+            "score": None if row.get("score") is None else float(row["score"]),
+            "company": storable_text(row.get("company")),
+            "rating_date": row.get("rating_date"),
+        }
+        for index, row in enumerate(event.monitoring)
+    ]

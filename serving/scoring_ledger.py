@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from auth.asgi import ASGIApp, Receive, Scope, Send, header, send_json
+from serving.credit_monitoring import MONITORED_FAMILY, monitoring_rows
 from serving.credit_shadow import SUMMARY_FIELDS, ShadowScorer
 from serving.prediction_log import PredictionEvent, PredictionLog
 
 logger = logging.getLogger(__name__)
 
 BATCH_SUFFIX = "/score_batch"
+# Not a scoring request: realised ratings (``serving.credit_outcomes``), never logged here.
+OUTCOMES_SUFFIX = "/outcomes"
 _SUMMARY_FIELDS = SUMMARY_FIELDS
 _MAX_ERROR_CHARS = 500
 
@@ -42,6 +45,7 @@ class LedgerContext:
     model_version: str
     data_version: str | None
     shadow: ShadowScorer | None = None  # a challenger scoring the same requests, unanswered
+    keep_features: bool = False  # monitoring.keep_credit_features: ratios and sector per row
 
 
 class ScoringLedger:
@@ -60,6 +64,7 @@ class ScoringLedger:
             scope["type"] != "http"
             or scope["method"] != "POST"
             or not scope["path"].startswith(self.prefix)
+            or scope["path"].endswith(OUTCOMES_SUFFIX)
         ):
             await self.app(scope, receive, send)
             return
@@ -117,6 +122,8 @@ class ScoringLedger:
         error: str | None,
         answered_by: str | None = None,
     ) -> None:
+        answered = status == 200 and error is None
+        kept = monitoring_rows(inputs, outputs) if answered and context.keep_features else ()
         context.prediction_log.record(
             PredictionEvent(
                 caller=_caller(scope),
@@ -132,6 +139,8 @@ class ScoringLedger:
                 status="ok" if status == 200 and error is None else "error",
                 error=None if error is None else f"HTTP {status}: {error[:_MAX_ERROR_CHARS]}",
                 request_id=scope.get("state", {}).get("request_id"),
+                monitoring_family=MONITORED_FAMILY if kept else None,
+                monitoring=kept,
             )
         )
 

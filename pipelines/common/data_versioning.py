@@ -99,3 +99,29 @@ def version_snapshot(path: Path, stores: Stores, *, push: bool = True) -> DataVe
     return DataVersion(
         md5=md5, path=path, dvc_file=path.with_name(path.name + ".dvc"), remote=stores.dvc_remote
     )
+
+
+def versioned_snapshot(md5: str, stores: Stores) -> Path:
+    """The bytes of data version ``md5`` in the local DVC cache, pulled from the remote
+    when the cache lacks them (a fresh machine, another worker): what a model was
+    trained on, for monitoring's reference. A DataError when neither has it."""
+    if not md5 or len(md5) < 3 or not all(ch in "0123456789abcdef" for ch in md5):
+        raise DataError(f"not a DVC data version (an md5): {md5!r}")
+    cached = stores.home / "dvc-cache" / "files" / "md5" / md5[:2] / md5[2:]
+    if cached.is_file():
+        return cached
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with open_dvc_repo(stores) as repo:
+        try:
+            repo.cloud.pull([HashInfo("md5", md5)], remote=REMOTE_NAME)
+        except Exception as exc:  # dvc wraps fs errors in many types
+            raise StoreUnreachableError(
+                f"cannot pull data version {md5} from DVC remote {stores.dvc_remote}: {exc}"
+            ) from exc
+    if not cached.is_file():
+        raise DataError(
+            f"data version {md5} is in neither the DVC cache ({cached.parent.parent}) nor the "
+            f"remote {stores.dvc_remote}"
+        )
+    return cached

@@ -28,6 +28,7 @@ from pipelines.credit.schema import (
     SECTORS,
     SYMBOL,
 )
+from pipelines.credit.validate import RATIO_LIMITS
 from senim.atomic_files import write_csv_atomically
 from senim.config import SyntheticParams
 
@@ -150,7 +151,7 @@ def generate_credit_ratings(params: SyntheticParams) -> pd.DataFrame:
     rated = notch_position + scale  # never worse, so never into CC, C or D by drift
     notches = np.clip(np.rint(rated), 0, len(NOTCHED_RATINGS) - 1).astype(int)
 
-    ratios = _ratios(rng, notch_position, company, sectors[company], params.noise)
+    ratios = _ratios(rng, notch_position, company, sectors[company], params.noise, params.drift)
     frame = pd.DataFrame(
         {
             RATING: np.asarray(NOTCHED_RATINGS, dtype=object)[notches],
@@ -276,8 +277,15 @@ def _ratios(
     company: np.ndarray,
     sector_names: np.ndarray,
     noise: float,
+    drift: float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """The 25 ratios from a health score h (higher is better) plus company and row noise."""
+    """The 25 ratios from a health score h (higher is better) plus company and row noise.
+
+    ``drift`` (``synthetic.drift``) is the monitoring demo's downturn: every company's
+    ratios look ``3 * drift`` notches worse than its rating, as when agencies have not yet
+    re-rated a sector in trouble. Features, predicted bands and scores move; the rating
+    mix stays, so every band keeps its companies. No random numbers are drawn for it, so
+    ``drift: 0`` is exactly the ordinary data."""
     m = len(notch_position)
     n_companies = company.max() + 1
 
@@ -296,7 +304,7 @@ def _ratios(
     sec = {field: np.array([getattr(_SECTORS[s], field) for s in sector_names])
            for field in _Sector.__dataclass_fields__ if field != "words"}  # fmt: skip
 
-    quality = (9.0 - notch_position) / 4.0  # about +2 for AAA, -2.3 for CCC-
+    quality = (9.0 - notch_position - 3.0 * drift) / 4.0  # about +2 for AAA, -2.3 for CCC-
     disturbance = 0.6 * per_company(1.0) + 0.8 * per_row(1.0)
     h = (1.0 - noise) * quality + noise * disturbance * 0.4
 
@@ -372,7 +380,11 @@ def _ratios(
         "payablesTurnover": payables,
     }
     _add_outliers(rng, ratios, m)
-    return {col: ratios[col].astype(np.float64) for col in RATIO_COLUMNS}
+    # Heavy tails and outliers stay within the hard limits every real row meets, so any
+    # seed validates (a monitor-triggered retraining draws a fresh seed).
+    return {
+        col: np.clip(ratios[col], *RATIO_LIMITS[col]).astype(np.float64) for col in RATIO_COLUMNS
+    }
 
 
 def _add_outliers(rng: np.random.Generator, ratios: dict[str, np.ndarray], m: int) -> None:

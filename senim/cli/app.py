@@ -82,6 +82,15 @@ def _register_review_commands() -> None:
 
 _register_review_commands()
 
+
+def _register_monitor_commands() -> None:
+    from senim.cli.monitor_commands import monitor_app
+
+    app.add_typer(monitor_app, name="monitor")
+
+
+_register_monitor_commands()
+
 # Piped output (CI logs, `| tee`) gets a wide console so the comparison table never truncates.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
@@ -299,6 +308,14 @@ def credit_generate(
         int | None, typer.Option("--companies", help="Number of companies.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    drift: Annotated[
+        float | None,
+        typer.Option(
+            "--drift",
+            help="A downturn for monitoring demos: ratios look 3 x DRIFT notches worse than "
+            "each rating (0 to 2; 0 is the ordinary data; README, Monitoring).",
+        ),
+    ] = None,
     params: ParamsOption = None,
 ) -> None:
     """Write seeded synthetic data in the corporate_rating schema."""
@@ -307,12 +324,37 @@ def credit_generate(
     from senim.config import load_params
 
     synthetic = load_params(params or stores.params_path).synthetic
-    overrides = {k: v for k, v in {"n_companies": companies, "seed": seed}.items() if v is not None}
-    synthetic = synthetic.model_copy(update=overrides)
-    path = write_synthetic_credit_csv(
-        output, type(synthetic).model_validate(synthetic.model_dump())
-    )
+    given = {"n_companies": companies, "seed": seed, "drift": drift}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    try:
+        synthetic = type(synthetic).model_validate({**synthetic.model_dump(), **overrides})
+    except ValueError as exc:
+        raise ConfigError(f"synthetic data options: {exc}") from None
+    path = write_synthetic_credit_csv(output, synthetic)
     out.print(f"wrote synthetic credit data to {path}")
+
+
+@credit_app.command("outcomes")
+def credit_outcomes(
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV of realised ratings: request_id (and row), or Name and Date; "
+            "then Rating (agency rating) or band.",
+        ),
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Overwrite an outcome already attached to a prediction."),
+    ] = False,
+) -> None:
+    """Attach realised ratings to logged predictions, for monitoring's quality check.
+    All or nothing: an unknown request id, a bad label or a duplicate is named and
+    nothing is attached."""
+    from senim.cli.monitor_commands import attach_credit_outcomes
+
+    attach_credit_outcomes(input_path, replace)
 
 
 @credit_app.command("load-postgres")

@@ -103,3 +103,54 @@ class ModelAliasEvent(Base):
     action: Mapped[str] = mapped_column(sa.String(16))
     actor: Mapped[str] = mapped_column(sa.Text)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+MONITORED_FAMILIES = ("credit", "emotion")
+
+
+class MonitoringRowRecord(Base):
+    """One scored row kept for monitoring (``monitoring.retention_days``): what drift
+    needs and nothing personal. Credit keeps the ratios and sector (company financials);
+    emotion keeps face size, brightness and contrast, never the image. ``outcome`` is the
+    realised label, attached later (``senim credit outcomes``)."""
+
+    __tablename__ = "monitoring_rows"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "family IN (" + ", ".join(f"'{f}'" for f in MONITORED_FAMILIES) + ")", name="family"
+        ),
+        sa.Index("ix_monitoring_rows_family_at", "family", "at"),
+        sa.Index("ix_monitoring_rows_company_date", "company", "rating_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+    family: Mapped[str] = mapped_column(sa.String(16))
+    request_id: Mapped[str | None] = mapped_column(sa.Text, index=True)
+    row_index: Mapped[int] = mapped_column(default=0)  # the row's place in its request
+    model_name: Mapped[str] = mapped_column(sa.Text)
+    model_version: Mapped[str] = mapped_column(sa.Text)
+    features: Mapped[dict[str, Any]] = mapped_column()
+    prediction: Mapped[str] = mapped_column(sa.String(32))  # band or emotion
+    score: Mapped[float | None] = mapped_column(sa.Float)  # 0-100 score or confidence
+    company: Mapped[str | None] = mapped_column(sa.Text)  # the Name sent, if any
+    rating_date: Mapped[str | None] = mapped_column(sa.String(10))  # ISO date rated as of
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))  # the realised band
+    outcome_at: Mapped[datetime | None] = mapped_column()
+    outcome_by: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class RetrainingLease(Base):
+    """At most one monitor-started retraining in flight per family: the row is the lease.
+
+    Taking it is an INSERT, refused by the primary key while another holds it, so the
+    rule holds across processes and machines sharing the platform database; a lease
+    past ``expires_at`` (a crashed run) may be taken over."""
+
+    __tablename__ = "retraining_leases"
+
+    family: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    acquired_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import cv2
 import httpx
@@ -363,3 +364,52 @@ def test_given_multipart_without_a_boundary_when_posting_faces_then_a_fast_400(s
         timeout=10,
     )
     assert response.status_code == 400 and "boundary" in response.json()["message"]
+
+
+def test_given_classified_faces_when_monitored_then_a_report_compares_them_with_training_faces(
+    service, key, _fer_store_session, monkeypatch
+):
+    """The faces the service answered are kept as statistics (never pixels); monitor-emotion
+    fetches the deployed version's training snapshot from the DVC remote (another machine's
+    SENIM_HOME: only the remote is shared) and reports drift; the service serves it."""
+    import sqlalchemy as sa
+
+    from flows.monitor_emotion import monitor_emotion
+    from senim.platform_db.engine import make_engine
+
+    engine = make_engine(service["stores"].database_url)
+    query = sa.text("SELECT count(*) FROM monitoring_rows WHERE family = 'emotion'")
+
+    def kept() -> int:
+        with engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    before = kept()  # the module's other tests classified faces too
+    photo, placed = _photo_with_faces()
+    faces = _faces(21)
+    assert _post(
+        service, "/v1/emotion/predict_faces", key, json={"faces": faces.tolist()}
+    ).is_success
+    assert _post(service, "/v1/emotion/predict", key, content=photo,
+                 headers={"Content-Type": "image/png"}).is_success  # fmt: skip
+    expected = before + len(faces) + placed
+    deadline = time.monotonic() + 30
+    while kept() < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kept() == expected
+    engine.dispose()
+
+    monkeypatch.setenv(
+        "SENIM_DVC_REMOTE", str(Path(_fer_store_session["root"]) / "home" / "dvc-remote")
+    )
+    result = monitor_emotion(retrain=False)
+
+    summary = result["summary"]
+    assert summary["rows"] == expected
+    assert set(summary["feature_drift"]) == {"brightness", "contrast"}
+    assert set(summary["prediction_drift"]) == {"emotion", "confidence"}
+    assert result["retraining"]["started"] is False  # retrain=False: a report only
+    assert Path(result["report"], "report.html").is_file()
+    page = httpx.get(service["url"] + "/v1/monitoring/emotion/report?format=json",
+                     headers={"X-API-Key": key}, timeout=30)  # fmt: skip
+    assert page.status_code == 200 and page.json()["rows"] == expected

@@ -152,3 +152,27 @@ def test_given_default_params_when_a_forest_is_cross_validated_by_company_then_i
 def test_given_the_date_format_when_used_then_it_reads_generated_dates(ratings):
     assert all(datetime.strptime(d, DATE_FORMAT) for d in ratings["Date"].head(20))
     assert not re.search(r"(^|/)0\d", " ".join(ratings["Date"]))
+
+
+def test_given_drift_when_generated_then_ratios_worsen_while_ratings_and_dates_stay():
+    from pipelines.credit.synthetic import generate_credit_ratings
+    from senim.config import SyntheticParams
+
+    ordinary = generate_credit_ratings(SyntheticParams(seed=5))
+    downturn = generate_credit_ratings(SyntheticParams(seed=5, drift=1.0))
+
+    assert (ordinary["Rating"] == downturn["Rating"]).all()
+    assert (ordinary["Date"] == downturn["Date"]).all()
+    assert downturn["debtRatio"].median() > ordinary["debtRatio"].median()
+    assert downturn["netProfitMargin"].median() < ordinary["netProfitMargin"].median()
+
+
+def test_given_many_seeds_when_generated_then_every_ratio_is_within_the_hard_limits():
+    from pipelines.credit.synthetic import generate_credit_ratings
+    from pipelines.credit.validate import RATIO_LIMITS
+    from senim.config import SyntheticParams
+
+    for seed in range(60):
+        frame = generate_credit_ratings(SyntheticParams(seed=seed, drift=(seed % 3) / 2))
+        for column, (low, high) in RATIO_LIMITS.items():
+            assert frame[column].between(low, high).all(), (seed, column)
