@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 BATCH_SUFFIX = "/score_batch"
 # Not a scoring request: realised ratings (``serving.credit_outcomes``), never logged here.
 OUTCOMES_SUFFIX = "/outcomes"
-_SUMMARY_FIELDS = SUMMARY_FIELDS
 _MAX_ERROR_CHARS = 500
 
 
@@ -219,6 +218,6 @@ def _stamped(payload: bytes, request_id: str) -> tuple[bytes, list[dict[str, Any
     answers = answer if isinstance(answer, list) else [answer]
     for one in answers:
         one["lineage"]["request_id"] = request_id
-    summary = [{key: one[key] for key in _SUMMARY_FIELDS} for one in answers]
+    summary = [{key: one[key] for key in SUMMARY_FIELDS} for one in answers]
     version = answers[0]["lineage"].get("model_version") if answers else None
     return json.dumps(answer, separators=(",", ":")).encode(), summary, version

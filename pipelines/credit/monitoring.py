@@ -10,8 +10,7 @@ band accuracy stand beside the version's company-grouped CV estimate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,17 @@ from pipelines.credit.rating_bands import BAND_CODES
 from pipelines.credit.schema import MODEL_COLUMNS, RATIO_COLUMNS, SECTOR
 from pipelines.release.deploy import Deployment
 from pipelines.release.drift_report import (
-    MonitoringSummary,
+    MIN_TESTABLE_ROWS,
+    MonitoringRun,
     Quality,
     ReportColumns,
-    decide,
+    judged_summary,
+    open_window,
     run_drift_report,
     run_quality_report,
     save_report,
+    untested_summary,
 )
-from pipelines.release.monitoring_store import prune, window_rows
 from senim.config import Params
 from senim.environment import Stores
 from senim.errors import RegistryError
@@ -45,15 +46,6 @@ COLUMNS = ReportColumns(
     prediction_numerical=(SCORE,),
     prediction_categorical=(BAND,),
 )
-# Fewer rows than this cannot be tested for drift at all (the report says so).
-MIN_TESTABLE_ROWS = 5
-
-
-@dataclass(frozen=True)
-class MonitoringRun:
-    summary: MonitoringSummary
-    directory: Path  # report.html, quality.html (with outcomes), summary.json
-    deployment: Deployment
 
 
 def monitor_credit_model(
@@ -74,73 +66,29 @@ def monitor_credit_model(
             "(`senim deploy credit` deploys the champion)"
         )
     monitoring = params.monitoring
-    now = now or datetime.now(UTC)
-    prune(sessions, monitoring.retention_days, now)
-    start = now - timedelta(hours=monitoring.window_hours)
-    current = window_rows(sessions, FAMILY, start, now)
-    current = current.rename(columns={"prediction": BAND})
-    thresholds = monitoring.model_dump(exclude={"retrain"})
-    base = {
-        "family": FAMILY,
-        "model": deployment.mlflow_model,
-        "version": deployment.mlflow_version,
-        "data_version": deployment.data_version,
-        "window_start": start.isoformat(timespec="seconds"),
-        "window_end": now.isoformat(timespec="seconds"),
-        "rows": len(current),
-        "thresholds": thresholds,
-    }
+    window = open_window(FAMILY, deployment, sessions, monitoring, now or datetime.now(UTC))
+    current = window.rows.rename(columns={"prediction": BAND})
     if len(current) < MIN_TESTABLE_ROWS:
-        summary = MonitoringSummary(
-            **base,
-            reference_rows=0,
-            drifted_features=[],
-            feature_drift={},
-            drift_share=0.0,
-            prediction_drift={},
-            quality=None,
-            drift_detected=False,
-            notes=[f"{len(current)} scored rows in the window: too few to test for drift"],
-        )
+        summary = untested_summary(window, "scored rows")
         save_report([], summary, directory)
         return MonitoringRun(summary, directory, deployment)
 
     reference = reference_frame(deployment, params, stores, client)
-    hours = monitoring.window_hours
-    title = f"{deployment.mlflow_model} v{deployment.mlflow_version}: last {hours:g} h"
     snapshot, results = run_drift_report(
         reference,
         _typed(current),
         COLUMNS,
         drift_share=monitoring.drift_share,
         drift_threshold=monitoring.drift_threshold,
-        title=title,
+        title=window.title,
     )
-    feature_drift = {column: results[column] for column in COLUMNS.features if column in results}
-    drifted = [column for column, result in feature_drift.items() if result["drifted"]]
-    share = len(drifted) / max(len(feature_drift), 1)
     quality, quality_snapshot = _quality(
-        current, deployment, client, monitoring.min_outcomes, title
+        current, deployment, client, monitoring.min_outcomes, window.title
     )
-    reasons, notes = decide(
-        rows=len(current),
-        drift_share=share,
-        drifted=drifted,
-        quality=quality,
-        thresholds=thresholds,
-    )
-    summary = MonitoringSummary(
-        **base,
-        reference_rows=len(reference),
-        drifted_features=drifted,
-        feature_drift=feature_drift,
-        drift_share=share,
-        prediction_drift={c: results[c] for c in COLUMNS.predictions if c in results},
-        quality=quality,
-        drift_detected=share >= monitoring.drift_share,
-        reasons=reasons,
-        notes=notes,
-    )
+    summary = judged_summary(
+        window, results, COLUMNS, reference_rows=len(reference), quality=quality,
+        expects_outcomes=True,
+    )  # fmt: skip
     snapshots = [snapshot] + ([quality_snapshot] if quality_snapshot is not None else [])
     save_report(snapshots, summary, directory)
     return MonitoringRun(summary, directory, deployment)

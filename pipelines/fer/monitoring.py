@@ -11,8 +11,7 @@ face is 48x48), so it is not tested for drift.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +21,15 @@ from pipelines.fer.deploy import EMOTION
 from pipelines.fer.schema import EMOTIONS
 from pipelines.release.deploy import Deployment, current_deployment
 from pipelines.release.drift_report import (
-    MonitoringSummary,
+    MIN_TESTABLE_ROWS,
+    MonitoringRun,
     ReportColumns,
-    decide,
+    judged_summary,
+    open_window,
     run_drift_report,
     save_report,
+    untested_summary,
 )
-from pipelines.release.monitoring_store import prune, window_rows
 from senim.config import Params
 from senim.environment import Stores
 from senim.errors import DataError, RegistryError
@@ -42,15 +43,7 @@ COLUMNS = ReportColumns(
     prediction_numerical=(CONFIDENCE,),
     prediction_categorical=(EMOTION_COLUMN,),
 )
-MIN_TESTABLE_ROWS = 5
 EXPORT_PREFERENCE = ("int8", "float16", None)  # None: the Keras model
-
-
-@dataclass(frozen=True)
-class MonitoringRun:
-    summary: MonitoringSummary
-    directory: Path
-    deployment: Deployment
 
 
 def monitor_emotion_model(
@@ -70,65 +63,27 @@ def monitor_emotion_model(
             "(`senim deploy emotion` deploys the champion)"
         )
     monitoring = params.monitoring
-    now = now or datetime.now(UTC)
-    prune(sessions, monitoring.retention_days, now)
-    start = now - timedelta(hours=monitoring.window_hours)
-    current = window_rows(sessions, FAMILY, start, now)
-    current = current.rename(columns={"prediction": EMOTION_COLUMN, "score": CONFIDENCE})
-    thresholds = monitoring.model_dump(exclude={"retrain"})
-    base = {
-        "family": FAMILY,
-        "model": deployment.mlflow_model,
-        "version": deployment.mlflow_version,
-        "data_version": deployment.data_version,
-        "window_start": start.isoformat(timespec="seconds"),
-        "window_end": now.isoformat(timespec="seconds"),
-        "rows": len(current),
-        "thresholds": thresholds,
-        "quality": None,  # no realised emotion labels arrive from production
-    }
+    window = open_window(FAMILY, deployment, sessions, monitoring, now or datetime.now(UTC))
+    current = window.rows.rename(columns={"prediction": EMOTION_COLUMN, "score": CONFIDENCE})
     if len(current) < MIN_TESTABLE_ROWS:
-        summary = MonitoringSummary(
-            **base,
-            reference_rows=0,
-            drifted_features=[],
-            feature_drift={},
-            drift_share=0.0,
-            prediction_drift={},
-            drift_detected=False,
-            notes=[f"{len(current)} faces in the window: too few to test for drift"],
-        )
+        summary = untested_summary(window, "faces")
         save_report([], summary, directory)
         return MonitoringRun(summary, directory, deployment)
 
     reference = reference_frame(deployment, params, stores, client)
-    hours = monitoring.window_hours
     snapshot, results = run_drift_report(
         reference,
         _typed(current),
         COLUMNS,
         drift_share=monitoring.drift_share,
         drift_threshold=monitoring.drift_threshold,
-        title=f"{deployment.mlflow_model} v{deployment.mlflow_version}: last {hours:g} h",
+        title=window.title,
     )
-    feature_drift = {column: results[column] for column in COLUMNS.features if column in results}
-    drifted = [column for column, result in feature_drift.items() if result["drifted"]]
-    share = len(drifted) / max(len(feature_drift), 1)
-    reasons, notes = decide(
-        rows=len(current), drift_share=share, drifted=drifted, quality=None, thresholds=thresholds
-    )
-    notes = [note for note in notes if "outcomes" not in note]  # none are expected here
-    summary = MonitoringSummary(
-        **base,
-        reference_rows=len(reference),
-        drifted_features=drifted,
-        feature_drift=feature_drift,
-        drift_share=share,
-        prediction_drift={c: results[c] for c in COLUMNS.predictions if c in results},
-        drift_detected=share >= monitoring.drift_share,
-        reasons=reasons,
-        notes=notes,
-    )
+    # No realised emotion labels arrive from production: drift alone can trigger.
+    summary = judged_summary(
+        window, results, COLUMNS, reference_rows=len(reference), quality=None,
+        expects_outcomes=False,
+    )  # fmt: skip
     save_report([snapshot], summary, directory)
     return MonitoringRun(summary, directory, deployment)
 

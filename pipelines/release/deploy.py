@@ -65,9 +65,6 @@ def deployment_record_path(stores: Stores, family: ServiceFamily) -> Path:
     return stores.home / "deployments" / f"{family.key}.json"
 
 
-_state_path = deployment_record_path
-
-
 def model_store(stores: Stores):
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     from pipelines.release.bento_build import use_senim_stores
@@ -76,7 +73,7 @@ def model_store(stores: Stores):
 
 
 def _read_state(stores: Stores, family: ServiceFamily) -> dict:
-    path = _state_path(stores, family)
+    path = deployment_record_path(stores, family)
     if not path.is_file():
         return {"current": None, "history": []}
     return json.loads(path.read_text())
@@ -85,7 +82,9 @@ def _read_state(stores: Stores, family: ServiceFamily) -> dict:
 def _write_state(stores: Stores, family: ServiceFamily, state: dict) -> None:
     from senim.atomic_files import write_text_atomically
 
-    write_text_atomically(_state_path(stores, family), json.dumps(state, indent=2, sort_keys=True))
+    write_text_atomically(
+        deployment_record_path(stores, family), json.dumps(state, indent=2, sort_keys=True)
+    )
 
 
 def deploy_model(

@@ -18,6 +18,8 @@ import pandas as pd
 
 from senim.atomic_files import write_text_atomically
 
+# Fewer rows than this cannot be tested for drift at all (the summary says so).
+MIN_TESTABLE_ROWS = 5
 REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
 
@@ -285,3 +287,96 @@ def publish_report(
             client.log_metric(run_id, f"monitoring_realised_{key}", value, step=step)
     client.set_tag(run_id, "senim.monitoring.latest", artifact_path)
     return f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+
+
+@dataclass(frozen=True)
+class MonitoringRun:
+    """One family's report: its summary, the folder of its files, the deployment judged."""
+
+    summary: MonitoringSummary
+    directory: Path  # report.html, quality.html (with outcomes), summary.json
+    deployment: Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """The current window of one family's traffic, and what every summary of it shares."""
+
+    rows: pd.DataFrame
+    base: dict[str, Any]  # family, model, version, data version, window, rows, thresholds
+    title: str
+
+
+def open_window(
+    family: str, deployment: Any, sessions: Any, monitoring: Any, now: datetime
+) -> Window:
+    """Prune rows past ``retention_days``, then read the last ``window_hours`` of rows."""
+    from datetime import timedelta
+
+    from pipelines.release.monitoring_store import prune, window_rows
+
+    prune(sessions, monitoring.retention_days, now)
+    start = now - timedelta(hours=monitoring.window_hours)
+    rows = window_rows(sessions, family, start, now)
+    base = {
+        "family": family,
+        "model": deployment.mlflow_model,
+        "version": deployment.mlflow_version,
+        "data_version": deployment.data_version,
+        "window_start": start.isoformat(timespec="seconds"),
+        "window_end": now.isoformat(timespec="seconds"),
+        "rows": len(rows),
+        "thresholds": monitoring.model_dump(exclude={"retrain"}),
+    }
+    hours = monitoring.window_hours
+    title = f"{deployment.mlflow_model} v{deployment.mlflow_version}: last {hours:g} h"
+    return Window(rows=rows, base=base, title=title)
+
+
+def untested_summary(window: Window, what: str) -> MonitoringSummary:
+    """Too few rows to test anything: the summary says so and never triggers."""
+    return MonitoringSummary(
+        **window.base,
+        reference_rows=0,
+        drifted_features=[],
+        feature_drift={},
+        drift_share=0.0,
+        prediction_drift={},
+        quality=None,
+        drift_detected=False,
+        notes=[f"{window.base['rows']} {what} in the window: too few to test for drift"],
+    )
+
+
+def judged_summary(
+    window: Window,
+    results: dict[str, dict[str, Any]],
+    columns: ReportColumns,
+    *,
+    reference_rows: int,
+    quality: Quality | None,
+    expects_outcomes: bool,
+) -> MonitoringSummary:
+    """The drift results and quality turned into a summary with its decision."""
+    thresholds = window.base["thresholds"]
+    feature_drift = {column: results[column] for column in columns.features if column in results}
+    drifted = [column for column, result in feature_drift.items() if result["drifted"]]
+    share = len(drifted) / max(len(feature_drift), 1)
+    reasons, notes = decide(
+        rows=window.base["rows"], drift_share=share, drifted=drifted, quality=quality,
+        thresholds=thresholds,
+    )  # fmt: skip
+    if not expects_outcomes:
+        notes = [note for note in notes if "outcomes" not in note]
+    return MonitoringSummary(
+        **window.base,
+        reference_rows=reference_rows,
+        drifted_features=drifted,
+        feature_drift=feature_drift,
+        drift_share=share,
+        prediction_drift={c: results[c] for c in columns.predictions if c in results},
+        quality=quality,
+        drift_detected=share >= thresholds["drift_share"],
+        reasons=reasons,
+        notes=notes,
+    )

@@ -143,7 +143,7 @@ def follow_registry(
             moves = _served_alias_moves(sessions, name, seen)
             if not moves:
                 continue
-            outcome = _deploy_latest(family, name, len(moves), client, stores, params)
+            outcome = _deploy_latest(family, name, len(moves), client, stores)
             outcomes.append(outcome)
             if outcome.action != "not-deployed":  # nothing serves it: nothing to audit
                 _audit(sessions, outcome, moves[-1])
@@ -154,7 +154,7 @@ def follow_registry(
 
 
 def _deploy_latest(
-    family: ServiceFamily, name: str, moves: int, client: Any, stores: Stores, params: Any
+    family: ServiceFamily, name: str, moves: int, client: Any, stores: Stores
 ) -> FollowOutcome:
     current = current_deployment(family, stores)
     if current is None:
