@@ -14,20 +14,20 @@ from pipelines.credit.monitoring import FAMILY, monitor_credit_model
 from senim.config import Params
 
 
-def _retrain(params: Params, directory: Path):
-    """``retrain-credit`` on the data ``monitoring.retrain.data`` names, as a subflow."""
+def _retrain(params: Params, directory: Path, reason: str):
+    """``retrain-credit`` on the data source ``data`` names, as a subflow; the embedded
+    synthetic source gives a fresh draw (seeded by this report, shifted by
+    ``monitoring.retrain.synthetic_drift``) so the demo loop closes on a laptop."""
     from flows.retrain_credit import retrain_credit
 
-    chosen = params.monitoring.retrain
-    if chosen.data == "synthetic":
-        # A fresh draw, seeded by this report, shifted as the world is assumed to have.
+    if params.data.source == "synthetic":
         seed = int(directory.name[:15].replace("T", "")) % 2**31
-        params = params.with_overrides(
-            data={"source": "synthetic"},
-            synthetic={"seed": seed, "drift": chosen.synthetic_drift},
-        )
+        drift = params.monitoring.retrain.synthetic_drift
+        params = params.with_overrides(synthetic={"seed": seed, "drift": drift})
     path = write_retraining_params(params, directory)
-    return retrain_credit(params_path=str(path), reports_dir=str(directory / "retraining"))
+    return retrain_credit(
+        params_path=str(path), reports_dir=str(directory / "retraining"), reason=reason
+    )
 
 
 CREDIT_MONITOR = FamilyMonitor(

@@ -15,12 +15,14 @@ from pipelines.fer.monitoring import FAMILY, monitor_emotion_model
 from senim.config import Params
 
 
-def _retrain(params: Params, directory: Path):
+def _retrain(params: Params, directory: Path, reason: str):
     """``retrain-fer`` on the configured FER data and profile, as a subflow."""
     from flows.retrain_fer import retrain_fer
 
     path = write_retraining_params(params, directory)
-    return retrain_fer(params_path=str(path), reports_dir=str(directory / "retraining"))
+    return retrain_fer(
+        params_path=str(path), reports_dir=str(directory / "retraining"), reason=reason
+    )
 
 
 EMOTION_MONITOR = FamilyMonitor(

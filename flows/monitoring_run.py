@@ -2,28 +2,27 @@
 ``SENIM_HOME/monitoring/<family>/<stamp>/``, log it to the deployed version's MLflow run,
 make it the latest, audit it, and start the family's retraining when a threshold is
 passed, only while holding the family's lease (one retraining in flight, across processes
-and machines sharing the platform database). Why a retraining started (reasons,
+and machines sharing the platform database; the retrain flows take it themselves), and
+not again within ``monitoring.cooldown_hours``. Why a retraining started (reasons,
 thresholds, window, report) is tagged on its run and version and written to the audit log.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipelines.common.mlflow_store import mlflow_client
 from pipelines.release.drift_report import point_latest, publish_report, report_directory
-from pipelines.release.monitoring_audit import audit_monitoring
+from pipelines.release.monitoring_audit import audit_monitoring, last_triggered_retraining
 from pipelines.release.monitoring_store import (
     RetrainingInFlight,
     close_monitoring,
     open_monitoring,
-    retraining_lease,
 )
 from senim.config import Params, load_params
 from senim.environment import Stores, resolve_stores
@@ -38,7 +37,7 @@ class FamilyMonitor:
     actor: str  # the flow's name: the audit log's actor and the runs' trigger tag
     registered_name: Callable[[Params], str]
     monitor: Callable[..., Any]  # (params, stores, sessions, client, now=, directory=) -> run
-    retrain: Callable[[Params, Path], Any]  # (params, directory) -> the retraining's summary
+    retrain: Callable[[Params, Path, str], Any]  # (params, directory, reason) -> its summary
 
 
 def run_monitor(
@@ -94,29 +93,26 @@ def _maybe_retrain(
     if not (retrain and params.monitoring.retrain.enabled):
         say("thresholds passed, but retraining is off (monitoring.retrain.enabled)")
         return {"started": False, "why": "retraining is off"}
+    cooldown = params.monitoring.cooldown_hours
+    last = last_triggered_retraining(sessions, summary.model)
+    if last is not None and datetime.now(UTC) - last < timedelta(hours=cooldown):
+        why = (
+            f"a monitor retrained {summary.model} at {last.isoformat(timespec='seconds')}, "
+            f"within monitoring.cooldown_hours ({cooldown:g} h): its challenger is what to review"
+        )
+        say(f"not retraining: {why}")
+        return {"started": False, "why": why}
     reason = "; ".join(summary.reasons)
-    holder = f"{spec.actor} {directory.name} (pid {os.getpid()})"
     trigger = {
         "report": str(directory),
         "window": f"{summary.window_start} to {summary.window_end}",
         "reasons": summary.reasons,
         "thresholds": summary.thresholds,
     }
+    say(f"starting the {spec.family} retraining: {reason}")
     try:
-        with retraining_lease(
-            sessions, spec.family, holder, reason, params.monitoring.lease_minutes
-        ):
-            audit_monitoring(sessions, spec.actor, "monitoring.retrain", summary, trigger)
-            say(f"starting the {spec.family} retraining: {reason}")
-            result = spec.retrain(params, directory)
-            _tag_new_run(stores, spec, spec.registered_name(params), result, trigger)
-            return {
-                "started": True,
-                "registered_version": result.registered_version,
-                "decision": result.decision,
-                "run_id": _run_id(result),
-                **trigger,
-            }
+        # The retrain flow takes the family's lease itself: one in flight, whoever started it.
+        result = spec.retrain(params, directory, f"{spec.actor}: {reason}")
     except RetrainingInFlight as busy:
         say(f"not retraining: {busy}")
         audit_monitoring(
@@ -124,6 +120,21 @@ def _maybe_retrain(
             outcome="denied",
         )  # fmt: skip
         return {"started": False, "why": str(busy)}
+    except Exception as exc:
+        audit_monitoring(
+            sessions, spec.actor, "monitoring.retrain", summary,
+            {**trigger, "error": f"{type(exc).__name__}: {exc}"[:2000]}, outcome="failure",
+        )  # fmt: skip
+        raise
+    _tag_new_run(stores, spec, spec.registered_name(params), result, trigger)
+    started = {
+        "started": True,
+        "registered_version": result.registered_version,
+        "decision": result.decision,
+        "run_id": _run_id(result),
+    }
+    audit_monitoring(sessions, spec.actor, "monitoring.retrain", summary, {**trigger, **started})
+    return {**started, **trigger}
 
 
 def write_retraining_params(params: Params, directory: Path) -> Path:

@@ -22,6 +22,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.retraining_lease import holds_retraining_lease
 from flows.run_artifacts import publish_comparison, publish_decision
 from models.credit_candidates import FAMILIES
 from pipelines.common.data_versioning import file_md5, version_snapshot
@@ -268,13 +269,16 @@ def log_credit_evidence(
 
 
 @flow(name="retrain-credit", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+@holds_retraining_lease("credit", "retrain-credit")
 def retrain_credit(
     params_path: str | None = None,
     data_csv: str | None = None,
     snapshot: str | None = None,
     reports_dir: str | None = None,
+    reason: str | None = None,
 ) -> RetrainingSummary:
-    """Retrain the credit models.
+    """Retrain the credit models; one credit retraining at a time (``RetrainingInFlight``
+    when another holds the lease; ``reason`` is recorded on it).
 
     ``data_csv`` trains on a CSV in the corporate_rating schema instead of the configured
     source; ``snapshot`` starts from an already versioned snapshot (the DVC pipeline's

@@ -18,6 +18,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.retraining_lease import holds_retraining_lease
 from flows.run_artifacts import publish_comparison, publish_decision
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import flatten_params, git_commit, lineage_for
@@ -159,6 +160,7 @@ def _evaluate(model, evaluation: FerDataset, tta: bool) -> dict:
 
 
 @flow(name="retrain-fer", log_prints=True)
+@holds_retraining_lease("emotion", "retrain-fer")
 def retrain_fer(
     params_path: str | None = None,
     data_path: str | None = None,
@@ -168,9 +170,12 @@ def retrain_fer(
     snapshot: str | None = None,
     test_path: str | None = None,
     test_form: str | None = None,
+    reason: str | None = None,
 ) -> FerTrainingSummary:
     """Retrain the emotion model; ``data_path`` (with ``data_form``: csv, folder, npz, or
-    inferred) replaces the configured source, ``profile`` the configured profile.
+    inferred) replaces the configured source, ``profile`` the configured profile. One
+    emotion retraining at a time (``RetrainingInFlight``; ``reason`` is recorded on the
+    lease).
 
     ``snapshot`` starts from an already versioned ``.npz`` snapshot (the DVC pipeline's
     stage output: no ingest, no ``dvc add``). ``test_path`` (any of the three forms) is an

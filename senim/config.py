@@ -417,9 +417,8 @@ class MonitoringRetrainParams(_Strict):
     """What a drift-triggered retraining trains on (``flows.monitor_credit``)."""
 
     enabled: bool = True  # False: the monitor reports and never retrains
-    # params: the data source params.yaml names. synthetic: a fresh synthetic draw (a new
-    # seed, ``synthetic_drift`` applied): the embedded default, so the demo loop closes.
-    data: Literal["params", "synthetic"] = "synthetic"
+    # A retraining trains on the data source ``data`` names. On the embedded default
+    # (``synthetic``) that is a fresh draw: a new seed, with this shift applied.
     synthetic_drift: float = Field(1.0, ge=0.0, le=2.0)
 
 
@@ -438,7 +437,8 @@ class MonitoringParams(_Strict):
     drift_share: float = Field(0.5, gt=0, le=1)  # share of drifted features that triggers
     max_quality_drop: float = Field(0.10, ge=0, le=1)  # realised macro-F1 below CV by this
     min_outcomes: int = Field(30, ge=1)  # realised quality needs this many outcomes
-    lease_minutes: float = Field(240.0, gt=0)  # a retraining lease expires after this
+    lease_minutes: float = Field(240.0, gt=0)  # a lease its holder stopped renewing expires
+    cooldown_hours: float = Field(72.0, ge=0)  # no second monitor-started retraining sooner
     retrain: MonitoringRetrainParams = MonitoringRetrainParams()
 
 

@@ -5,14 +5,17 @@ outcome and field (``pipelines.credit.outcomes``)."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request  # module level: FastAPI resolves the annotation
 
 from serving.monitoring_routes import add_report_route, problem
 
+logger = logging.getLogger(__name__)
+
 OUTCOMES_PATH = "/v1/credit/outcomes"
-MAX_OUTCOMES_BODY = 2 * 1_048_576
 
 
 def extend_credit_app(app: Any, runtime: Any, state: Any) -> None:
@@ -46,9 +49,9 @@ def add_outcomes_route(app: Any, runtime: Any) -> None:
     @app.post(OUTCOMES_PATH, tags=["monitoring"], response_model=None)
     async def post_outcomes(request: Request) -> JSONResponse:
         """Attach realised ratings to logged predictions (``submit_outcomes``)."""
+        # The auth layer's body limit (auth.max_body_bytes, 64 KiB: about 700 outcomes)
+        # applies before this route; larger batches go through `senim credit outcomes`.
         body = await request.body()
-        if len(body) > MAX_OUTCOMES_BODY:
-            return problem(413, "too_large", f"at most {MAX_OUTCOMES_BODY} bytes of outcomes")
         try:
             parsed = json.loads(body)
         except ValueError as exc:
@@ -80,6 +83,9 @@ def add_outcomes_route(app: Any, runtime: Any) -> None:
             )
         except DataError as exc:
             return problem(422, "invalid_outcomes", str(exc), "outcomes")
+        except SQLAlchemyError as exc:
+            logger.error("outcomes not attached: the platform database failed: %s", exc)
+            return problem(503, "unavailable", "the platform database is unavailable; retry")
         return JSONResponse(
             {
                 "outcomes": result.outcomes,

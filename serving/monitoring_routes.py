@@ -32,16 +32,21 @@ def add_report_route(app: Any, family: str) -> None:
         html = directory / REPORT_HTML
         if not html.is_file():
             return problem(404, "not_found", "the latest report has too few rows for HTML")
+        try:
+            page = html.read_text(encoding="utf-8")
+        except OSError as exc:
+            return problem(503, "unavailable", f"the report cannot be read now: {exc.strerror}")
         # The report is self-contained (its scripts inline): no CDN, nothing fetched.
-        return HTMLResponse(html.read_text(encoding="utf-8"))
+        return HTMLResponse(page)
 
     del get_report  # registered on the app
 
 
 def json_safe(summary: Any) -> dict[str, Any]:
+    """The summary as JSON a response can carry: a NaN or infinity becomes null."""
     import json
 
-    return json.loads(summary.to_json())
+    return json.loads(summary.to_json(), parse_constant=lambda _: None)
 
 
 def problem(status: int, code: str, message: str, field: str | None = None):

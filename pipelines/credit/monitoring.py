@@ -32,6 +32,7 @@ from pipelines.release.drift_report import (
     save_report,
     untested_summary,
 )
+from pipelines.release.monitoring_store import rows_with_outcomes
 from senim.config import Params
 from senim.environment import Stores
 from senim.errors import RegistryError
@@ -83,7 +84,7 @@ def monitor_credit_model(
         title=window.title,
     )
     quality, quality_snapshot = _quality(
-        current, deployment, client, monitoring.min_outcomes, window.title
+        sessions, deployment, client, monitoring.min_outcomes, window.title
     )
     summary = judged_summary(
         window, results, COLUMNS, reference_rows=len(reference), quality=quality,
@@ -123,10 +124,12 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _quality(current: pd.DataFrame, deployment: Deployment, client, min_outcomes: int, title: str):
-    """Realised quality on the rows with outcomes (None below ``min_outcomes``) and the
-    Evidently classification report on them."""
-    judged = current[current[OUTCOME].notna()]
+def _quality(sessions, deployment: Deployment, client, min_outcomes: int, title: str):
+    """Realised quality of the deployed version on every kept row with an outcome, scored
+    in this window or before it (None below ``min_outcomes``), and the Evidently
+    classification report on them."""
+    judged = rows_with_outcomes(sessions, FAMILY, deployment.mlflow_version)
+    judged = judged.rename(columns={"prediction": BAND})
     if len(judged) < min_outcomes:
         return None, None
     truth = np.array([BAND_CODES[band] for band in judged[OUTCOME]])

@@ -30,6 +30,7 @@ BAND = "band"
 KNOWN_FIELDS = (REQUEST_ID, ROW, NAME, DATE, RATING, BAND)
 MAX_OUTCOMES = 10_000
 MAX_TEXT = 200
+MAX_ROW = 1_000_000  # far above any batch; keeps the index within a database integer
 
 
 def read_outcomes_csv(path: Path) -> list[Outcome]:
@@ -152,13 +153,15 @@ def _row(record: Mapping[str, Any]) -> int:
     if _blank(value):
         return 0
     if isinstance(value, bool):
-        raise _BadField(ROW, "must be a whole number from 0")
+        raise _BadField(ROW, f"must be a whole number from 0 to {MAX_ROW - 1}")
     try:
         row = int(value)
     except (TypeError, ValueError):
-        raise _BadField(ROW, f"must be a whole number from 0, got {value!r}") from None
-    if row < 0 or str(row) != str(value).strip():
-        raise _BadField(ROW, f"must be a whole number from 0, got {value!r}")
+        raise _BadField(
+            ROW, f"must be a whole number from 0 to {MAX_ROW - 1}, got {value!r}"
+        ) from None
+    if row < 0 or row >= MAX_ROW or str(row) != str(value).strip():
+        raise _BadField(ROW, f"must be a whole number from 0 to {MAX_ROW - 1}, got {value!r}")
     return row
 
 

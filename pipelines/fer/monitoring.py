@@ -1,12 +1,13 @@
-"""Monitoring the deployed emotion model: the faces camera hosts and users sent in the
-last window against the faces it was trained on.
+"""Monitoring the deployed emotion model: the faces the emotion service classified in the
+last window against the faces it was trained on. (Camera hosts classify on their own
+hardware and send only events, so their faces are not in this window.)
 
 Reference: the deployed version's training snapshot (its DVC data version), Training
 images sampled to ``reference_max_rows``, with their brightness and contrast and the
-deployed model's own answers (emotion, confidence; its int8 export when accepted, as the
-service serves). Current: the monitoring rows of the window. Faces' size in the uploaded
-images is kept and shown in the rows, but has no training counterpart (every training
-face is 48x48), so it is not tested for drift.
+deployed model's own answers (emotion, confidence) from the export the service runs
+(``emotion_service.runtime``). Current: the monitoring rows of the window. Faces' size in
+the uploaded images is kept, but has no training counterpart (every training face is
+48x48), so it is not tested for drift.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ COLUMNS = ReportColumns(
     prediction_numerical=(CONFIDENCE,),
     prediction_categorical=(EMOTION_COLUMN,),
 )
-EXPORT_PREFERENCE = ("int8", "float16", None)  # None: the Keras model
 
 
 def monitor_emotion_model(
@@ -106,7 +106,7 @@ def reference_frame(deployment: Deployment, params: Params, stores: Stores, clie
     if len(x) > limit:
         rng = np.random.default_rng(params.fer.training.seed)
         x = x[np.sort(rng.choice(len(x), size=limit, replace=False))]
-    proba = _deployed_predictor(client, deployment)(x)
+    proba = _deployed_predictor(client, deployment, params.emotion_service.runtime)(x)
     pixels = x.reshape(len(x), -1).astype(np.float32)
     frame = pd.DataFrame(
         {
@@ -119,11 +119,14 @@ def reference_frame(deployment: Deployment, params: Params, stores: Stores, clie
     return _typed(frame)
 
 
-def _deployed_predictor(client, deployment: Deployment):
+def _deployed_predictor(client, deployment: Deployment, served: str):
+    """The export the service runs; the other export, then Keras, if that one was not
+    accepted (the service would not be serving this version then, but a report still can)."""
     from pipelines.fer.predict import load_fer_predictor
 
     uri = f"models:/{deployment.mlflow_model}/{deployment.mlflow_version}"
-    for export in EXPORT_PREFERENCE:
+    others = [kind for kind in ("float16", "int8") if kind != served]
+    for export in (served, *others, None):
         try:
             return load_fer_predictor(client, uri, tflite=export).predict_proba
         except RegistryError:

@@ -169,11 +169,20 @@ def _column_results(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
         column = params["column"]
         results[column] = {
             "method": params.get("method") or metric.get("config", {}).get("method", ""),
-            "score": float(metric.get("value", float("nan"))),
+            "score": _finite(metric.get("value")),
             "threshold": params.get("threshold"),
             "drifted": test.get("status") == "FAIL",
         }
     return results
+
+
+def _finite(value: Any) -> float | None:
+    """A drift score as a number JSON can carry; None when Evidently gave none."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def run_quality_report(frame: pd.DataFrame, target: str, prediction: str, title: str):
@@ -265,7 +274,7 @@ def latest_report(home: Path, family: str) -> tuple[Path, MonitoringSummary] | N
         pointer = json.loads(latest_pointer(home, family).read_text())
         directory = report_directory(home, family, str(pointer["stamp"]))
         summary = MonitoringSummary.from_json((directory / SUMMARY_JSON).read_text())
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return directory, summary
 
@@ -310,14 +319,16 @@ class Window:
 def open_window(
     family: str, deployment: Any, sessions: Any, monitoring: Any, now: datetime
 ) -> Window:
-    """Prune rows past ``retention_days``, then read the last ``window_hours`` of rows."""
+    """Prune the family's rows past ``retention_days``, then read the last
+    ``window_hours`` of the deployed version's rows."""
     from datetime import timedelta
 
     from pipelines.release.monitoring_store import prune, window_rows
 
-    prune(sessions, monitoring.retention_days, now)
+    prune(sessions, family, monitoring.retention_days, now)
     start = now - timedelta(hours=monitoring.window_hours)
-    rows = window_rows(sessions, family, start, now)
+    # The deployed version's own traffic: its answers are what its reference is scored by.
+    rows = window_rows(sessions, family, start, now, model_version=deployment.mlflow_version)
     base = {
         "family": family,
         "model": deployment.mlflow_model,

@@ -3,6 +3,7 @@ was refused (another in flight), with the numbers and thresholds that decided it
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,3 +70,19 @@ def audit_outcomes(
             },
         )
     )
+
+
+def last_triggered_retraining(sessions: sessionmaker[Session], model: str) -> datetime | None:
+    """When a monitor last started a retraining of ``model`` that registered a version."""
+    import sqlalchemy as sa
+
+    from auth.models import AuditRecord
+
+    with sessions() as session:
+        return session.execute(
+            sa.select(sa.func.max(AuditRecord.at)).where(
+                AuditRecord.action == "monitoring.retrain",
+                AuditRecord.outcome == "success",
+                AuditRecord.resource.startswith(f"{model}/"),
+            )
+        ).scalar()

@@ -9,6 +9,8 @@ row, no duplicate, no conflicting earlier outcome) and one problem writes none.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from senim.errors import DataError
+from senim.errors import DataError, SenimError
 from senim.platform_db.tables import MonitoringRowRecord, RetrainingLease
+
+logger = logging.getLogger(__name__)
 
 _ROWS = MonitoringRowRecord.__table__
 _LEASES = RetrainingLease.__table__
@@ -46,13 +50,33 @@ def window_rows(
     family: str,
     since: datetime,
     until: datetime | None = None,
+    model_version: str | None = None,
 ) -> pd.DataFrame:
-    """The family's rows scored in ``[since, until)``, oldest first: one column per kept
-    feature, then ``at``, ``request_id``, ``row_index``, ``model_version``,
-    ``prediction``, ``score``, ``outcome``."""
+    """The family's rows scored in ``[since, until)`` (by ``model_version`` when given),
+    oldest first: one column per kept feature, then ``at``, ``request_id``,
+    ``row_index``, ``model_version``, ``prediction``, ``score``, ``outcome``."""
     query = sa.select(_ROWS).where(_ROWS.c.family == family, _ROWS.c.at >= since)
     if until is not None:
         query = query.where(_ROWS.c.at < until)
+    if model_version is not None:
+        query = query.where(_ROWS.c.model_version == model_version)
+    return _frame(sessions, query)
+
+
+def rows_with_outcomes(
+    sessions: sessionmaker[Session], family: str, model_version: str
+) -> pd.DataFrame:
+    """Every kept row of ``model_version`` that has an outcome, whenever it was scored:
+    realised ratings arrive weeks or months after the scoring, long after its window."""
+    query = sa.select(_ROWS).where(
+        _ROWS.c.family == family,
+        _ROWS.c.model_version == model_version,
+        _ROWS.c.outcome.is_not(None),
+    )
+    return _frame(sessions, query)
+
+
+def _frame(sessions: sessionmaker[Session], query: sa.Select) -> pd.DataFrame:
     with sessions() as session:
         records = session.execute(query.order_by(_ROWS.c.at, _ROWS.c.id)).mappings().all()
     meta = ["at", "request_id", "row_index", "model_version", "prediction", "score", "outcome"]
@@ -63,11 +87,13 @@ def window_rows(
     return pd.concat([features, described], axis=1)
 
 
-def prune(sessions: sessionmaker[Session], retention_days: int, now: datetime) -> int:
-    """Delete every row older than ``retention_days``; returns how many went."""
+def prune(sessions: sessionmaker[Session], family: str, retention_days: int, now: datetime) -> int:
+    """Delete the family's rows older than ``retention_days``; returns how many went."""
     cutoff = now - timedelta(days=retention_days)
     with sessions.begin() as session:
-        result = session.execute(sa.delete(_ROWS).where(_ROWS.c.at < cutoff))
+        result = session.execute(
+            sa.delete(_ROWS).where(_ROWS.c.family == family, _ROWS.c.at < cutoff)
+        )
     return int(result.rowcount or 0)
 
 
@@ -152,8 +178,10 @@ def attach_outcomes(
             )
     with sessions.begin() as session:
         plans: list[tuple[Outcome, list[int]]] = []
+        current: dict[int, str | None] = {}
         for outcome in outcomes:
             rows = session.execute(_matching(family, outcome)).all()
+            current.update({row.id: row.outcome for row in rows})
             if not rows:
                 problems.append(
                     (
@@ -174,20 +202,46 @@ def attach_outcomes(
                     )
                 )
                 continue
-            plans.append((outcome, [row.id for row in rows if row.outcome != outcome.label]))
+            plans.append((outcome, [row.id for row in rows]))
+        problems += _same_row_twice(plans)
         if problems:
             raise OutcomesRejected(sorted(problems, key=_line_order), origin)
-        attached = 0
-        for outcome, ids in plans:
-            if ids:
-                session.execute(
-                    sa.update(_ROWS)
-                    .where(_ROWS.c.id.in_(ids))
-                    .values(outcome=outcome.label, outcome_at=now, outcome_by=by)
-                )
-                attached += len(ids)
-        unchanged = sum(1 for _, ids in plans if not ids)
+        changing = {
+            row_id: outcome.label
+            for outcome, ids in plans
+            for row_id in ids
+            if current.get(row_id) != outcome.label
+        }
+        for label in set(changing.values()):
+            session.execute(
+                sa.update(_ROWS)
+                .where(_ROWS.c.id.in_([i for i, lab in changing.items() if lab == label]))
+                .values(outcome=label, outcome_at=now, outcome_by=by)
+            )
+        attached = len(changing)
+        unchanged = sum(1 for _, ids in plans if not any(i in changing for i in ids))
     return AttachResult(attached=attached, unchanged=unchanged, outcomes=len(outcomes))
+
+
+def _same_row_twice(plans: list[tuple[Outcome, list[int]]]) -> list[tuple[str, str, str]]:
+    """One prediction named twice with different labels (once by request id, once by
+    company and date): a problem, never a silent last-one-wins."""
+    first: dict[int, Outcome] = {}
+    problems = []
+    for outcome, ids in plans:
+        for row_id in ids:
+            earlier = first.setdefault(row_id, outcome)
+            if earlier is not outcome and earlier.label != outcome.label:
+                problems.append(
+                    (
+                        outcome.line,
+                        "outcome",
+                        f"names the same prediction as {earlier.line} with another label "
+                        f"({outcome.label!r}, not {earlier.label!r})",
+                    )
+                )
+                break
+    return problems
 
 
 def _matching(family: str, outcome: Outcome) -> sa.Select:
@@ -211,8 +265,10 @@ def _line_order(problem: tuple[str, str, str]) -> tuple[str, int]:
     return (where.rstrip("0123456789[] "), int(digits) if digits else 0)
 
 
-class RetrainingInFlight(Exception):
+class RetrainingInFlight(SenimError):
     """Another retraining of this family holds the lease."""
+
+    exit_code = 6  # refused, like the other refusals (README, Errors)
 
     def __init__(self, family: str, holder: str, since: datetime, reason: str) -> None:
         self.holder, self.since, self.reason = holder, since, reason
@@ -252,10 +308,44 @@ def retraining_lease(
         if held is None:  # released between our insert and this read: refuse anyway, once
             raise RetrainingInFlight(family, "another run", now, "just finished") from None
         raise RetrainingInFlight(family, held.holder, held.acquired_at, held.reason) from None
+    renewal = _LeaseRenewal(sessions, family, holder, minutes)
+    renewal.start()
     try:
         yield
     finally:
+        renewal.stop()
         with sessions.begin() as session:
             session.execute(
                 sa.delete(_LEASES).where(_LEASES.c.family == family, _LEASES.c.holder == holder)
             )
+
+
+class _LeaseRenewal:
+    """Pushes the lease's expiry forward every quarter of its length while the holder
+    lives, so a retraining longer than ``lease_minutes`` keeps it; only a holder that died
+    lets it expire."""
+
+    def __init__(self, sessions: sessionmaker[Session], family: str, holder: str, minutes: float):
+        self._sessions, self._family, self._holder = sessions, family, holder
+        self._length = timedelta(minutes=minutes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retraining-lease", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._length.total_seconds() / 4):
+            try:
+                with self._sessions.begin() as session:
+                    session.execute(
+                        sa.update(_LEASES)
+                        .where(_LEASES.c.family == self._family, _LEASES.c.holder == self._holder)
+                        .values(expires_at=datetime.now(UTC) + self._length)
+                    )
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is retried next time
+                logger.warning("retraining lease of %s not renewed: %s", self._family, exc)

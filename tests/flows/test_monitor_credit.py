@@ -20,7 +20,7 @@ from tests.serving.credit_server import Callers, free_port, running_server, seni
 pytestmark = pytest.mark.integration
 
 MODEL = "credit-rating"
-MONITORING = {"window_hours": 1.0, "min_rows": 60, "min_outcomes": 20}
+MONITORING = {"window_hours": 1.0, "min_rows": 60, "min_outcomes": 20, "cooldown_hours": 0.0}
 
 
 def applications(seed: int, companies: int, drift: float) -> list[dict]:
@@ -270,6 +270,17 @@ def test_given_served_traffic_when_monitored_then_only_drift_starts_one_retraini
             assert "already in flight (retrain-credit 42" in again["retraining"]["why"]
             assert versions(client) == sorted([first.registered_version, new_version])
             assert [row.outcome for row in audit("monitoring.retrain")] == ["success", "denied"]
+
+            # With a cooldown, a monitor that retrained lately does not again.
+            write_params(
+                workspace,
+                monitoring={**MONITORING, "cooldown_hours": 72.0},
+                review={"approval_required_for": [MODEL]},
+            )
+            cooled = monitor_credit()
+            assert cooled["retraining"]["started"] is False
+            assert "within monitoring.cooldown_hours (72 h)" in cooled["retraining"]["why"]
+            assert versions(client) == sorted([first.registered_version, new_version])
 
             # The CLI shows the latest report and copies its HTML.
             capsys.readouterr()

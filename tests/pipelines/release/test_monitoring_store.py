@@ -89,7 +89,8 @@ def test_given_rows_past_retention_when_pruned_then_only_they_go(sessions):
     _log(sessions, "old", T0 - timedelta(days=91), [("B", None, None)])
     _log(sessions, "kept", T0 - timedelta(days=89), [("B", None, None)])
 
-    assert prune(sessions, 90, T0) == 1
+    assert prune(sessions, "emotion", 90, T0) == 0  # another family's rows stay
+    assert prune(sessions, "credit", 90, T0) == 1
 
     assert [r for r, _, _ in _outcomes(sessions)] == ["kept"]
 
@@ -142,6 +143,21 @@ def test_given_an_unknown_id_a_duplicate_and_a_conflict_when_attached_then_none_
     assert _outcomes(sessions)[1] == ("req-1", 1, "Junk")
 
 
+def test_given_one_prediction_named_by_id_and_by_company_with_two_labels_then_refused(sessions):
+    _log(sessions, "req-1", T0, [("A", "Acme", "2026-11-01")])
+    both = [
+        Outcome(line="row 2", label="BBB", request_id="req-1"),
+        Outcome(line="row 3", label="BB", company="Acme", rating_date="2026-11-01"),
+    ]
+
+    with pytest.raises(
+        OutcomesRejected, match="row 3: outcome: names the same prediction as row 2"
+    ):
+        attach_outcomes(sessions, "credit", both, by="x", origin="f.csv")
+
+    assert _outcomes(sessions) == [("req-1", 0, None)]
+
+
 def test_given_a_held_lease_when_another_run_asks_then_it_is_refused_until_released(sessions):
     with retraining_lease(sessions, "credit", "run A", "drift", minutes=60):
         with pytest.raises(RetrainingInFlight, match=r"already in flight \(run A, since"):
@@ -166,3 +182,13 @@ def test_given_an_expired_lease_when_another_run_asks_then_it_takes_over(session
         with sessions() as session:
             holder = session.execute(sa.text("SELECT holder FROM retraining_leases")).scalar()
         assert holder == "run B"
+
+
+def test_given_a_lease_held_past_its_length_then_its_holder_keeps_renewing_it(sessions):
+    import time
+
+    with retraining_lease(sessions, "credit", "long run", "drift", minutes=0.02):  # 1.2 s
+        time.sleep(2.5)
+        with pytest.raises(RetrainingInFlight):
+            with retraining_lease(sessions, "credit", "run B", "drift", minutes=60):
+                pass

@@ -69,3 +69,24 @@ def test_given_no_deployment_or_no_report_when_monitoring_then_it_says_what_to_r
     assert code == 5 and "no credit model is deployed" in err and "senim deploy credit" in err
     code, _, err = run_senim(["monitor", "report", "emotion"], capsys)
     assert code == 3 and "no emotion monitoring report yet: `senim monitor run emotion`" in err
+
+
+def test_given_a_retraining_in_flight_when_one_is_started_by_hand_then_refused_at_once(
+    senim_home, capsys
+):
+    from pipelines.release.monitoring_store import (
+        close_monitoring,
+        open_monitoring,
+        retraining_lease,
+    )
+    from senim.environment import resolve_stores
+
+    sessions = open_monitoring(resolve_stores().database_url)
+    try:
+        with retraining_lease(sessions, "credit", "monitor-credit nightly", "drift", 60):
+            code, _, err = run_senim(["credit", "train"], capsys)
+    finally:
+        close_monitoring(sessions)
+
+    assert code == 6, err
+    assert "a credit retraining is already in flight (monitor-credit nightly, since" in err
