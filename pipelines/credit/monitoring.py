@@ -84,8 +84,9 @@ def monitor_credit_model(
         title=window.title,
     )
     quality, quality_snapshot = _quality(
-        sessions, deployment, client, monitoring.min_outcomes, window.title
-    )
+        sessions, deployment, client, monitoring.min_outcomes, monitoring.max_quality_drop,
+        window.title,
+    )  # fmt: skip
     summary = judged_summary(
         window, results, COLUMNS, reference_rows=len(reference), quality=quality,
         expects_outcomes=True,
@@ -124,7 +125,9 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _quality(sessions, deployment: Deployment, client, min_outcomes: int, title: str):
+def _quality(
+    sessions, deployment: Deployment, client, min_outcomes: int, max_drop: float, title: str
+):
     """Realised quality of the deployed version on every kept row with an outcome, scored
     in this window or before it (None below ``min_outcomes``), and the Evidently
     classification report on them."""
@@ -147,7 +150,8 @@ def _quality(sessions, deployment: Deployment, client, min_outcomes: int, title:
     metrics = client.get_run(deployment.run_id).data.metrics if deployment.run_id else {}
     estimated = {key: float(metrics[key]) for key in realised if key in metrics}
     drop = estimated["macro_f1"] - realised["macro_f1"] if "macro_f1" in estimated else None
-    snapshot = run_quality_report(judged, OUTCOME, BAND, f"{title}: realised quality")
+    floor = estimated["macro_f1"] - max_drop if "macro_f1" in estimated else None
+    snapshot = run_quality_report(judged, OUTCOME, BAND, f"{title}: realised quality", floor)
     return Quality(
         outcomes=len(judged), realised=realised, estimated=estimated, drop=drop
     ), snapshot

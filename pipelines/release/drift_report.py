@@ -185,16 +185,22 @@ def _finite(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def run_quality_report(frame: pd.DataFrame, target: str, prediction: str, title: str):
-    """Evidently's classification report on the rows with outcomes (label vs answer)."""
+def run_quality_report(
+    frame: pd.DataFrame, target: str, prediction: str, title: str, f1_floor: float | None
+):
+    """Evidently's classification report on the rows with outcomes (label vs answer),
+    with its default tests and, given ``f1_floor`` (the CV estimate less
+    ``max_quality_drop``), a test that realised macro-F1 stays at or above it."""
     from evidently import DataDefinition, Dataset, MulticlassClassification, Report
     from evidently.presets import ClassificationPreset
+    from evidently.tests import gte
 
     definition = DataDefinition(
         classification=[MulticlassClassification(target=target, prediction_labels=prediction)],
         categorical_columns=[target, prediction],
     )
-    report = Report([ClassificationPreset()], include_tests=False)
+    f1_tests = [gte(f1_floor)] if f1_floor is not None else None
+    report = Report([ClassificationPreset(f1score_tests=f1_tests)], include_tests=True)
     return report.run(
         Dataset.from_pandas(
             frame[[target, prediction]].reset_index(drop=True), data_definition=definition
