@@ -288,7 +288,7 @@ def test_given_served_traffic_when_monitored_then_only_drift_starts_one_retraini
             with pytest.raises(SystemExit) as shown:
                 main(["monitor", "report", "credit", "--output", str(copy)])
             assert shown.value.code in (0, None)
-            assert copy.read_bytes() == Path(again["report"], "report.html").read_bytes()
+            assert copy.read_bytes() == Path(cooled["report"], "report.html").read_bytes()
             printed = capsys.readouterr().out
             assert "feature drift:" in printed and "retrain: " in printed
     finally:
