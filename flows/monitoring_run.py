@@ -64,7 +64,8 @@ def run_monitor(
             artifact_uri = publish_report(client, run.deployment.run_id, directory, stamp, summary)
         point_latest(stores.home, spec.family, stamp, artifact_uri)
         say(summary.describe())
-        say(f"report: {directory / 'report.html'}")
+        html = directory / "report.html"
+        say(f"report: {html}" if html.is_file() else f"summary: {directory / 'summary.json'}")
         audit_monitoring(
             sessions,
             spec.actor,

@@ -78,7 +78,9 @@ def monitor_run(
         )
     else:
         out.print(f"no retraining: {retraining.get('why', 'not needed')}", markup=False)
-    out.print(f"report: {result['report']}/report.html", markup=False, highlight=False)
+    html = Path(result["report"]) / "report.html"
+    shown = html if html.is_file() else Path(result["report"]) / "summary.json"
+    out.print(f"report: {shown}", markup=False, highlight=False)
 
 
 @monitor_app.command("report")
