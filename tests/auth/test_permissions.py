@@ -32,6 +32,7 @@ EXPECTED: dict[str, set[str]] = {
         "read_audit",
         "read_models",
         "read_edge_hosts",
+        "submit_outcomes",
     },
     "ml_engineer": {
         "score",
@@ -40,9 +41,10 @@ EXPECTED: dict[str, set[str]] = {
         "read_models",
         "create_api_key",
         "review_model",
+        "submit_outcomes",
     },
     "reviewer": {"review_model", "promote_model", "read_models"},
-    "service": {"score", "predict_emotion", "read_models"},
+    "service": {"score", "predict_emotion", "read_models", "submit_outcomes"},
     "edge_device": {"pull_edge_model", "post_edge_events"},
 }
 ALL_PERMISSIONS = sorted(EXPECTED["admin"])
