@@ -326,10 +326,16 @@ def credit_generate(
     synthetic = load_params(params or stores.params_path).synthetic
     given = {"n_companies": companies, "seed": seed, "drift": drift}
     overrides = {k: v for k, v in given.items() if v is not None}
+    from pydantic import ValidationError
+
     try:
         synthetic = type(synthetic).model_validate({**synthetic.model_dump(), **overrides})
-    except ValueError as exc:
-        raise ConfigError(f"synthetic data options: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'.'.join(map(str, e['loc'])).replace('n_companies', 'companies')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"synthetic data options: {problems}") from None
     path = write_synthetic_credit_csv(output, synthetic)
     out.print(f"wrote synthetic credit data to {path}")
 

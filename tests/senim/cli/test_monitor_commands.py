@@ -90,3 +90,24 @@ def test_given_a_retraining_in_flight_when_one_is_started_by_hand_then_refused_a
 
     assert code == 6, err
     assert "a credit retraining is already in flight (monitor-credit nightly, since" in err
+
+
+def test_given_drift_out_of_range_when_generating_then_one_line_naming_the_options(
+    senim_home, tmp_path, capsys
+):
+    out_file = tmp_path / "drifted.csv"
+    code, _, err = run_senim(
+        ["credit", "generate", "--output", str(out_file), "--drift", "5", "--companies", "3"],
+        capsys,
+    )
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--companies: Input should be greater than or equal to 12" in err
+    assert "--drift: Input should be less than or equal to 2" in err
+    assert not out_file.exists()
+
+    code, out, err = run_senim(
+        ["credit", "generate", "--output", str(out_file), "--drift", "1", "--companies", "20"],
+        capsys,
+    )
+    assert code == 0, err
+    assert out_file.is_file()
