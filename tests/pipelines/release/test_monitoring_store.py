@@ -158,15 +158,23 @@ def test_given_one_prediction_named_by_id_and_by_company_with_two_labels_then_re
     assert _outcomes(sessions) == [("req-1", 0, None)]
 
 
+def _holders(sessions) -> dict[str, str]:
+    with sessions() as session:
+        rows = session.execute(sa.text("SELECT family, holder FROM retraining_leases")).all()
+    return dict(rows)
+
+
 def test_given_a_held_lease_when_another_run_asks_then_it_is_refused_until_released(sessions):
     with retraining_lease(sessions, "credit", "run A", "drift", minutes=60):
         with pytest.raises(RetrainingInFlight, match=r"already in flight \(run A, since"):
             with retraining_lease(sessions, "credit", "run B", "drift", minutes=60):
-                pass
+                pytest.fail("a second credit lease was granted")
         with retraining_lease(sessions, "emotion", "run C", "drift", minutes=60):
-            pass  # another family's lease is its own
+            # another family's lease is its own
+            assert _holders(sessions) == {"credit": "run A", "emotion": "run C"}
+    assert _holders(sessions) == {}
     with retraining_lease(sessions, "credit", "run B", "drift", minutes=60):
-        pass
+        assert _holders(sessions) == {"credit": "run B"}
 
 
 def test_given_an_expired_lease_when_another_run_asks_then_it_takes_over(sessions):
@@ -191,4 +199,5 @@ def test_given_a_lease_held_past_its_length_then_its_holder_keeps_renewing_it(se
         time.sleep(2.5)
         with pytest.raises(RetrainingInFlight):
             with retraining_lease(sessions, "credit", "run B", "drift", minutes=60):
-                pass
+                pytest.fail("the renewed lease was taken over")
+        assert _holders(sessions) == {"credit": "long run"}
