@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.credit.deploy import current_credit_deployment
+from pipelines.credit.deploy import CREDIT
 from pipelines.credit.rating_bands import BAND_CODES
 from pipelines.credit.schema import MODEL_COLUMNS, RATIO_COLUMNS, SECTOR
 from pipelines.release.deploy import Deployment
@@ -25,17 +25,17 @@ from pipelines.release.drift_report import (
     MonitoringRun,
     Quality,
     ReportColumns,
+    deployed_for_monitoring,
     judged_summary,
     open_window,
     run_drift_report,
     run_quality_report,
     save_report,
-    untested_summary,
+    untested_run,
 )
 from pipelines.release.monitoring_store import rows_with_outcomes
 from senim.config import Params
 from senim.environment import Stores
-from senim.errors import RegistryError
 
 FAMILY = "credit"
 BAND = "band"
@@ -60,19 +60,12 @@ def monitor_credit_model(
 ) -> MonitoringRun:
     """Prune old rows, build the report of the current window, decide; writes the report
     to ``directory``. A RegistryError when no credit model is deployed."""
-    deployment = current_credit_deployment(stores)
-    if deployment is None:
-        raise RegistryError(
-            "no credit model is deployed, so there is nothing to monitor "
-            "(`senim deploy credit` deploys the champion)"
-        )
+    deployment = deployed_for_monitoring(CREDIT, stores)
     monitoring = params.monitoring
     window = open_window(FAMILY, deployment, sessions, monitoring, now or datetime.now(UTC))
     current = window.rows.rename(columns={"prediction": BAND})
     if len(current) < MIN_TESTABLE_ROWS:
-        summary = untested_summary(window, "scored rows")
-        save_report([], summary, directory)
-        return MonitoringRun(summary, directory, deployment)
+        return untested_run(window, deployment, "scored rows", directory)
 
     reference = reference_frame(deployment, params, stores, client)
     snapshot, results = run_drift_report(

@@ -20,16 +20,17 @@ import pandas as pd
 
 from pipelines.fer.deploy import EMOTION
 from pipelines.fer.schema import EMOTIONS
-from pipelines.release.deploy import Deployment, current_deployment
+from pipelines.release.deploy import Deployment
 from pipelines.release.drift_report import (
     MIN_TESTABLE_ROWS,
     MonitoringRun,
     ReportColumns,
+    deployed_for_monitoring,
     judged_summary,
     open_window,
     run_drift_report,
     save_report,
-    untested_summary,
+    untested_run,
 )
 from senim.config import Params
 from senim.environment import Stores
@@ -56,19 +57,12 @@ def monitor_emotion_model(
     directory: Path,
 ) -> MonitoringRun:
     """Prune old rows, report on the current window, decide; writes to ``directory``."""
-    deployment = current_deployment(EMOTION, stores)
-    if deployment is None:
-        raise RegistryError(
-            "no emotion model is deployed, so there is nothing to monitor "
-            "(`senim deploy emotion` deploys the champion)"
-        )
+    deployment = deployed_for_monitoring(EMOTION, stores)
     monitoring = params.monitoring
     window = open_window(FAMILY, deployment, sessions, monitoring, now or datetime.now(UTC))
     current = window.rows.rename(columns={"prediction": EMOTION_COLUMN, "score": CONFIDENCE})
     if len(current) < MIN_TESTABLE_ROWS:
-        summary = untested_summary(window, "faces")
-        save_report([], summary, directory)
-        return MonitoringRun(summary, directory, deployment)
+        return untested_run(window, deployment, "faces", directory)
 
     reference = reference_frame(deployment, params, stores, client)
     snapshot, results = run_drift_report(

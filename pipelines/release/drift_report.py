@@ -397,3 +397,24 @@ def judged_summary(
         reasons=reasons,
         notes=notes,
     )
+
+
+def deployed_for_monitoring(family: Any, stores: Any) -> Any:
+    """The family's current deployment; a RegistryError saying what to run without one."""
+    from pipelines.release.deploy import current_deployment
+    from senim.errors import RegistryError
+
+    deployment = current_deployment(family, stores)
+    if deployment is None:
+        raise RegistryError(
+            f"no {family.key} model is deployed, so there is nothing to monitor "
+            f"(`senim deploy {family.key}` deploys the champion)"
+        )
+    return deployment
+
+
+def untested_run(window: Window, deployment: Any, what: str, directory: Path) -> MonitoringRun:
+    """Too few rows to test: the summary alone, saved, and never a trigger."""
+    summary = untested_summary(window, what)
+    save_report([], summary, directory)
+    return MonitoringRun(summary, directory, deployment)
