@@ -304,7 +304,8 @@ class FerTrainingProfile(_Strict):
     class_weights: bool = True  # inverse-frequency weights (Disgust is 1.5% of FER2013)
     early_stopping_patience: int | None = Field(10, ge=1)  # on PublicTest accuracy
     tta: bool = False  # test-time augmentation (horizontal flip) at evaluation
-    mixed_precision: bool = False  # float16 compute on a GPU; a CPU run ignores it
+    # float16 compute on a GPU, bfloat16 on a CPU with bfloat16 units; float32 elsewhere
+    mixed_precision: bool = False
     baseline_epochs: int = Field(20, ge=0, le=500)  # paper_cnn as the paper trains it; 0: skip
 
 
@@ -330,13 +331,14 @@ class FerTrainingParams(_Strict):
         ),
         "cpu": FerTrainingProfile(
             width=40,
-            epochs=55,
+            epochs=60,
             learning_rate=0.05,
             optimizer="sgd",
             weight_decay=5e-4,
             class_weights=False,
             early_stopping_patience=None,
             tta=True,
+            mixed_precision=True,
             baseline_epochs=0,
         ),
         "full": FerTrainingProfile(class_weights=False, tta=True, mixed_precision=True),

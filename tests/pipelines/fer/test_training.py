@@ -12,6 +12,7 @@ import csv
 import numpy as np
 import pytest
 
+from pipelines.fer import training
 from pipelines.fer.schema import EMOTIONS, FerDataset
 from pipelines.fer.training import (
     HISTORY_KEYS,
@@ -499,14 +500,61 @@ def test_given_no_images_when_predicting_then_an_empty_matrix():
 # --- mixed precision (the full profile, on a GPU) -----------------------------------------
 
 
-def test_given_mixed_precision_on_a_cpu_when_trained_then_float32_is_used_and_a_note_says_so():
+def test_given_mixed_precision_on_a_cpu_without_bfloat16_when_trained_then_float32_and_a_note(
+    monkeypatch,
+):
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: False)
     result = train_fer_model(
         _squares(3, seed=1), None, _profile(mixed_precision=True, epochs=1), seed=0,
         build=_conv_build,
     )  # fmt: skip
 
-    assert any("mixed precision is for GPUs" in note for note in result.notes)
+    assert any("trained in float32" in note for note in result.notes)
     assert all(layer.dtype_policy.name == "float32" for layer in result.model.layers)
+
+
+def test_given_mixed_precision_on_a_cpu_with_bfloat16_when_trained_then_bfloat16_computes(
+    monkeypatch,
+):
+    """bfloat16 is emulated where the CPU lacks the units (slowly, but correctly), so the
+    path runs on any CPU: it trains under mixed_bfloat16 and hands back float32."""
+    import keras
+
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: True)
+    seen: list[str] = []
+
+    def spying_build(architecture, *, width=4, seed=0):
+        model = _conv_build(architecture, width=width, seed=seed)
+        seen.append(model.layers[1].dtype_policy.name)
+        return model
+
+    result = train_fer_model(
+        _squares(3, seed=1), None, _profile(mixed_precision=True, epochs=1), seed=0,
+        build=spying_build,
+    )  # fmt: skip
+
+    assert seen == ["mixed_bfloat16", "float32"]
+    assert keras.config.dtype_policy().name == "float32"
+    assert any("bfloat16 compute" in note for note in result.notes)
+    assert all(layer.dtype_policy.name == "float32" for layer in result.model.layers)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu avx2 avx512f avx512_bf16 sha_ni", True), ("fpu amx_bf16 amx_tile", True),
+     ("fpu avx2 avx512f", False)],
+)  # fmt: skip
+def test_given_cpu_flags_when_asked_for_bfloat16_then_only_bf16_units_count(
+    tmp_path, flags, expected
+):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+
+    assert training.cpu_has_bfloat16(cpuinfo) is expected
+
+
+def test_given_no_cpuinfo_when_asked_for_bfloat16_then_no(tmp_path):
+    assert training.cpu_has_bfloat16(tmp_path / "missing") is False
 
 
 def test_given_mixed_precision_on_a_gpu_when_trained_then_float16_computes_and_float32_is_kept(
