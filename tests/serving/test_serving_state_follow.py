@@ -181,6 +181,8 @@ def test_given_two_promotions_in_quick_succession_when_loading_then_the_last_one
         spy.start()
         _write(record, "2")
         assert _eventually(lambda: state.loaded.scorer.card.model_version == "3")
+        # the spy polls every millisecond but may not have run since the swap on a busy host
+        assert _eventually(lambda: published[-1:] == ["3"])
         watcher_stop.set()
         spy.join()
 
