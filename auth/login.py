@@ -402,7 +402,45 @@ def confirm_totp(
     return ConfirmedEnrollment(recovery_codes=codes, tokens=tokens)
 
 
-__all__ = ["ConfirmedEnrollment", "Enrollment", "RiskLevel", "confirm_totp", "enroll_totp", "login"]
+def confirm_step_up(
+    runtime: AuthRuntime, user_id: str, code: str, meta: RequestMeta, action: str
+) -> None:
+    """A signed-in user proves presence again before ``action`` (a review decision from the
+    browser): a fresh TOTP code, or one unused recovery code. Each code works once, as at
+    sign-in; the per-identity rate limit applies and every outcome is audited."""
+    code = (code or "").strip()
+    runtime.enforce_limit(runtime.limiters.login_identity, f"step-up:{user_id}", meta, user_id)
+    now = runtime.now()
+    resource = f"user:{user_id}"
+    try:
+        with runtime.sessions.begin() as session:
+            user = session.get(User, user_id)
+            secret = session.get(TotpSecret, user_id)
+            if user is None or not user.is_active:
+                raise InvalidCredentials()
+            if secret is None or secret.confirmed_at is None:
+                raise TotpRequired("enroll two-factor authentication first")
+            if not code:
+                raise TotpRequired("enter the current code from your authenticator app")
+            recovery = None if code.isdigit() and len(code) == 6 else code
+            _second_factor(
+                runtime, session, user, secret, None if recovery else code, recovery, now
+            )
+    except AuthError as exc:
+        runtime.record(user_id, f"step-up:{action}", resource, "failure", meta, reason=exc.code)
+        raise
+    runtime.record(user_id, f"step-up:{action}", resource, "success", meta)
+
+
+__all__ = [
+    "ConfirmedEnrollment",
+    "Enrollment",
+    "RiskLevel",
+    "confirm_step_up",
+    "confirm_totp",
+    "enroll_totp",
+    "login",
+]
 
 
 INVITE_HOURS = 24

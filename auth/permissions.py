@@ -25,6 +25,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     ML_ENGINEER = "ml_engineer"
     REVIEWER = "reviewer"
+    CREDIT_OFFICER = "credit_officer"  # a person scoring applications (web pages or API)
     SERVICE = "service"
     EDGE_DEVICE = "edge_device"
 
@@ -63,6 +64,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.REVIEWER: frozenset(
             {Permission.REVIEW_MODEL, Permission.PROMOTE_MODEL, Permission.READ_MODELS}
         ),
+        Role.CREDIT_OFFICER: frozenset({Permission.SCORE, Permission.READ_MODELS}),
         Role.SERVICE: frozenset(
             {
                 Permission.SCORE,
@@ -75,7 +77,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     }
 )
 
-ROLES_REQUIRING_2FA: frozenset[Role] = frozenset({Role.ADMIN, Role.ML_ENGINEER, Role.REVIEWER})
+ROLES_REQUIRING_2FA: frozenset[Role] = frozenset(
+    {Role.ADMIN, Role.ML_ENGINEER, Role.REVIEWER, Role.CREDIT_OFFICER}
+)
 
 # Which roles each role may hand out (to a user or an API key).
 GRANTABLE_ROLES: Mapping[Role, frozenset[Role]] = MappingProxyType(
@@ -83,6 +87,7 @@ GRANTABLE_ROLES: Mapping[Role, frozenset[Role]] = MappingProxyType(
         Role.ADMIN: frozenset(Role),
         Role.ML_ENGINEER: frozenset({Role.SERVICE, Role.EDGE_DEVICE}),
         Role.REVIEWER: frozenset(),
+        Role.CREDIT_OFFICER: frozenset(),
         Role.SERVICE: frozenset(),
         Role.EDGE_DEVICE: frozenset(),
     }

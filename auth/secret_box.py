@@ -34,6 +34,15 @@ class SecretBox:
         if len(key) != KEY_BYTES:
             raise ValueError(f"SecretBox needs a {KEY_BYTES}-byte key, got {len(key)} bytes")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256 of the box's key): other secrets,
+        such as the web pages' CSRF key, without storing or configuring another one."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(self._key)
 
     def __repr__(self) -> str:
         return "SecretBox(key=<hidden>)"

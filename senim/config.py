@@ -444,6 +444,18 @@ class MonitoringParams(_Strict):
     retrain: MonitoringRetrainParams = MonitoringRetrainParams()
 
 
+class WebParams(_Strict):
+    """The browser pages mounted in the credit service at ``/web`` (README "On the web")."""
+
+    enabled: bool = True
+    # Session cookies carry Secure (sent over https only); false only for plain-http
+    # use away from localhost (browsers already accept Secure cookies from localhost).
+    secure_cookies: bool = True
+    history_page_size: int = Field(50, ge=5, le=500)
+    max_csv_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)  # an uploaded CSV file
+    audit_page_size: int = Field(100, ge=10, le=1000)
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     synthetic: SyntheticParams = SyntheticParams()
@@ -466,6 +478,7 @@ class Params(_Strict):
     review: ReviewParams = ReviewParams()
     deployment: DeploymentParams = DeploymentParams()
     monitoring: MonitoringParams = MonitoringParams()
+    web: WebParams = WebParams()
 
     def with_overrides(self, **sections: dict) -> Params:
         """A copy with some fields replaced, validated again (e.g. ``data={"source": "csv"}``)."""

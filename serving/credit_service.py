@@ -10,6 +10,8 @@ Routes:
 - ``POST /v1/credit/outcomes``: realised ratings for logged predictions (monitoring);
   ``GET /v1/monitoring/credit/report``: the latest monitoring report
   (``serving.monitoring_routes``).
+- ``/web/*``: the browser pages for credit officers, reviewers and admins
+  (``serving.web``), behind the same sign-in;
 - ``/auth/*``: the auth API; ``/livez``, ``/readyz``, ``/docs`` (OpenAPI) from BentoML.
 
 Every ``/v1/*`` request passes, outermost first: ``GuardMiddleware`` (body limit, pickle
@@ -41,6 +43,7 @@ from serving.platform_app import LazyPlatformApp, ServingAuth
 from serving.route_metrics import install_route_labels
 from serving.scoring_ledger import ScoringLedger
 from serving.service_logging import configure_service_logging
+from serving.web.app import LazyWebApp
 
 # /metrics labels requests by route template, never by raw path (bounded series).
 install_route_labels()
@@ -55,6 +58,8 @@ PLATFORM_APP = LazyPlatformApp(
     service_spec=lambda: CreditService.openapi_spec.asdict(),
     title="Senim credit scoring",
 )
+# The browser pages (sign-in, officer, reviewer, admin): serving.web, README "On the web".
+WEB_APP = LazyWebApp(STATE)
 
 # Room for a full batch (MAX_BATCH applications of about 1 KB); the mounted auth API
 # applies its own, smaller auth.max_body_bytes.
@@ -80,6 +85,7 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
 @bentoml.asgi_app(PLATFORM_APP, path="/auth")
 @bentoml.asgi_app(PLATFORM_APP, path="/v1")
 @bentoml.asgi_app(PLATFORM_APP, path="/docs")
+@bentoml.asgi_app(WEB_APP, path="/web")
 class CreditService:
     def __init__(self) -> None:
         self._batcher: MicroBatcher[CreditApplication, CreditScore] | None = None

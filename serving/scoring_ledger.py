@@ -121,27 +121,58 @@ class ScoringLedger:
         error: str | None,
         answered_by: str | None = None,
     ) -> None:
-        answered = status == 200 and error is None
-        kept = monitoring_rows(inputs, outputs) if answered and context.keep_features else ()
-        context.prediction_log.record(
-            PredictionEvent(
-                caller=_caller(scope),
-                endpoint=scope["path"],
-                model_name=context.model_name,
-                # The version in the answer: a swap between the request's start and its
-                # scoring means the new model answered, and the log says so.
-                model_version=answered_by or context.model_version,
-                data_version=context.data_version,
-                inputs=inputs,
-                outputs=outputs,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if status == 200 and error is None else "error",
-                error=None if error is None else f"HTTP {status}: {error[:_MAX_ERROR_CHARS]}",
-                request_id=scope.get("state", {}).get("request_id"),
-                monitoring_family=MONITORED_FAMILY if kept else None,
-                monitoring=kept,
-            )
+        record_scoring(
+            context,
+            caller=_caller(scope),
+            endpoint=scope["path"],
+            inputs=inputs,
+            outputs=outputs,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            request_id=scope.get("state", {}).get("request_id"),
+            error=(
+                None
+                if status == 200 and error is None
+                else f"HTTP {status}: {(error or '')[:_MAX_ERROR_CHARS]}"
+            ),
+            answered_by=answered_by,
         )
+
+
+def record_scoring(
+    context: LedgerContext,
+    *,
+    caller: str,
+    endpoint: str,
+    inputs: list[Any],
+    outputs: list[dict[str, Any]],
+    latency_ms: float,
+    request_id: str | None,
+    error: str | None = None,
+    answered_by: str | None = None,
+) -> None:
+    """One prediction log event (and its monitoring rows) for a scoring request, from the
+    API (this middleware) or the web pages (``serving.web.officer``)."""
+    answered = error is None
+    kept = monitoring_rows(inputs, outputs) if answered and context.keep_features else ()
+    context.prediction_log.record(
+        PredictionEvent(
+            caller=caller,
+            endpoint=endpoint,
+            model_name=context.model_name,
+            # The version in the answer: a swap between the request's start and its
+            # scoring means the new model answered, and the log says so.
+            model_version=answered_by or context.model_version,
+            data_version=context.data_version,
+            inputs=inputs,
+            outputs=outputs,
+            latency_ms=latency_ms,
+            status="ok" if answered else "error",
+            error=error,
+            request_id=request_id,
+            monitoring_family=MONITORED_FAMILY if kept else None,
+            monitoring=kept,
+        )
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -44,6 +44,7 @@ EXPECTED: dict[str, set[str]] = {
         "submit_outcomes",
     },
     "reviewer": {"review_model", "promote_model", "read_models"},
+    "credit_officer": {"score", "read_models"},
     "service": {"score", "predict_emotion", "read_models", "submit_outcomes"},
     "edge_device": {"pull_edge_model", "post_edge_events"},
 }
@@ -86,8 +87,10 @@ def test_given_unknown_permission_name_when_checked_then_denied():
     assert not has_permission(["admin"], "delete_everything")
 
 
-def test_given_2fa_roles_then_humans_who_change_models_or_keys():
-    assert ROLES_REQUIRING_2FA == {Role.ADMIN, Role.ML_ENGINEER, Role.REVIEWER}
+def test_given_2fa_roles_then_every_human_role():
+    assert ROLES_REQUIRING_2FA == {
+        Role.ADMIN, Role.ML_ENGINEER, Role.REVIEWER, Role.CREDIT_OFFICER
+    }  # fmt: skip
     assert requires_2fa(["service", "reviewer"])
     assert not requires_2fa(["service", "edge_device", "root"])
 
@@ -105,13 +108,16 @@ def test_given_admin_when_granting_any_role_then_allowed(role):
         ("admin", False),
         ("ml_engineer", False),
         ("reviewer", False),
+        ("credit_officer", False),
     ],
 )
 def test_given_ml_engineer_when_granting_then_only_machine_roles(role, allowed):
     assert may_grant_role(["ml_engineer"], role) is allowed
 
 
-@pytest.mark.parametrize("granter", ["reviewer", "service", "edge_device", "root"])
+@pytest.mark.parametrize(
+    "granter", ["reviewer", "credit_officer", "service", "edge_device", "root"]
+)
 @pytest.mark.parametrize("role", sorted(EXPECTED))
 def test_given_other_roles_when_granting_then_denied(granter, role):
     assert not may_grant_role([granter], role)

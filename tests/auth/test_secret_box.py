@@ -143,3 +143,11 @@ def test_given_mismatched_eddsa_pem_files_when_loaded_then_error(tmp_path):
     }
     with pytest.raises(ConfigError, match="not the public half"):
         load_jwt_keys(env, tmp_path, "EdDSA")
+
+
+def test_given_a_purpose_when_a_key_is_derived_then_it_is_stable_and_separate(box):
+    first = box.derive_key(b"senim-web-csrf")
+
+    assert first == box.derive_key(b"senim-web-csrf") and len(first) == 32
+    assert first != box.derive_key(b"another-purpose")
+    assert first != SecretBox(os.urandom(32)).derive_key(b"senim-web-csrf")

@@ -18,10 +18,10 @@ from senim.platform_db.columns import Base
 from senim.platform_db.engine import MIGRATIONS_DIR, VERSION_TABLE, make_engine, migrate
 from tests.postgres_server import free_port
 
-HEAD_REVISION = "0008"  # the newest migration in senim/platform_db/migrations/versions
+HEAD_REVISION = "0009"  # the newest migration in senim/platform_db/migrations/versions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SEEDED_ROLES = {"admin", "ml_engineer", "reviewer", "service", "edge_device"}
+SEEDED_ROLES = {"admin", "ml_engineer", "reviewer", "credit_officer", "service", "edge_device"}
 AUDIT_ROW = (
     "INSERT INTO audit_log (at, actor, action, resource, outcome, details) "
     "VALUES (CURRENT_TIMESTAMP, 'anonymous', 'login', 'session', 'failure', '{}')"
@@ -98,7 +98,7 @@ def test_given_a_migrated_database_when_downgraded_and_upgraded_then_schema_retu
     assert sorted(_role_names(migrated_engine)) == sorted(SEEDED_ROLES)
 
 
-def test_given_a_migrated_database_when_roles_are_read_then_the_five_are_seeded(
+def test_given_a_migrated_database_when_roles_are_read_then_all_six_are_seeded(
     migrated_engine,
 ):
     assert set(_role_names(migrated_engine)) == SEEDED_ROLES
