@@ -36,7 +36,7 @@ from auth.errors import (
     WeakPassword,
 )
 from auth.models import AUDIT_OUTCOMES
-from auth.permissions import Permission, Role, may_grant_role
+from auth.permissions import ROLES_REQUIRING_2FA, Permission, Role, may_grant_role
 from serving.web.session import WebSession, meta_of
 
 USERS = "/web/admin/users"
@@ -224,6 +224,7 @@ def add_admin_routes(app: Any, web: Any) -> None:
             title="Users",
             users=users,
             roles=[role.value for role in Role],
+            two_factor_roles=sorted(role.value for role in ROLES_REQUIRING_2FA),
             grantable=_grantable(session),
             form=form or {"username": "", "email": "", "roles": []},
             problems=problems or {},

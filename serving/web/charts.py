@@ -85,3 +85,15 @@ def reason_bars(reasons: list[dict], row_height: int = 28) -> tuple[list[Bar], i
             )
         )
     return bars, max(1, len(bars)) * row_height
+
+
+def shown_score(score: float, approve_min: float, reject_max: float) -> str:
+    """The score with one decimal, never rounded across a decision threshold (59.96 is
+    "59.9", not "60.0", when 60 approves), so the number shown agrees with the decision."""
+    text = f"{score:.1f}"
+    shown = float(text)
+    if score < approve_min <= shown:
+        text = f"{math.floor(score * 10) / 10:.1f}"
+    elif score > reject_max >= shown:
+        text = f"{math.ceil(score * 10) / 10:.1f}"
+    return text

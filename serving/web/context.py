@@ -96,9 +96,12 @@ def navigation(session: WebSession | None) -> list[tuple[str, str]]:
     return items
 
 
-async def guard(web: Web, request: Any, permission: Permission | None = None) -> Any:
-    """The session, or the response that replaces the page: sign-in for no session, 403
-    for a missing permission or second factor."""
+async def guard(
+    web: Web, request: Any, permission: Permission | None = None, allow_enrolment: bool = False
+) -> Any:
+    """The session, or the response that replaces the page: sign-in for no session, the
+    enrolment page for a role that needs a second factor it has not set up, 403 for a
+    missing permission."""
     from fastapi.responses import RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
@@ -108,17 +111,9 @@ async def guard(web: Web, request: Any, permission: Permission | None = None) ->
         response = RedirectResponse(f"/web/sign-in?next={_quote(target)}", status_code=303)
         clear_session_cookies(response, web.secure)
         return response
-    if not session.principal.mfa_satisfied:
-        return web.page(
-            request,
-            session,
-            "error.html",
-            403,
-            title="Two-factor sign-in needed",
-            message="Your role needs two-factor authentication. Enroll an "
-            "authenticator app (senim auth, or POST /auth/totp/enroll), then sign "
-            "in again with its code.",
-        )
+    if not session.principal.mfa_satisfied and not allow_enrolment:
+        # A role that needs two factors, signed in with a password only: enrol first.
+        return web.finish(RedirectResponse("/web/enroll", status_code=303), session)
     if permission is not None and not session.may(permission):
         web.runtime.record(
             session.principal.label,
@@ -139,10 +134,12 @@ async def guard(web: Web, request: Any, permission: Permission | None = None) ->
     return session
 
 
-async def posted(web: Web, request: Any, permission: Permission | None = None) -> Any:
+async def posted(
+    web: Web, request: Any, permission: Permission | None = None, allow_enrolment: bool = False
+) -> Any:
     """For a POST: the guarded session and its form, or the refusal; a form without this
     session's CSRF token is refused (403) before anything is read from it."""
-    session = await guard(web, request, permission)
+    session = await guard(web, request, permission, allow_enrolment)
     if not isinstance(session, WebSession):
         return session, None
     form = await request.form()

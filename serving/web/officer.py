@@ -361,6 +361,7 @@ def add_officer_routes(app: Any, web: Any) -> None:
             filename=upload.filename,
             scored=scored,
             request_id=request_id,
+            scoring=web.params.scoring,
         )
 
     @app.get("/web/history")
@@ -392,6 +393,7 @@ def add_officer_routes(app: Any, web: Any) -> None:
             bands=list(reversed(BANDS)),
             decisions=DECISIONS,
             query=filters.query(),
+            scoring=web.params.scoring,
         )
 
     @app.get("/web/history.csv")

@@ -40,6 +40,7 @@ def environment() -> Any:
     )
     env.filters["pct"] = lambda value: f"{100 * float(value):.1f}%"
     env.filters["num"] = _number
+    env.filters["score"] = _score
     return env
 
 
@@ -49,6 +50,14 @@ def render(name: str, status: int = 200, **context: Any) -> Any:
 
     html = environment().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+def _score(value: Any, scoring: Any) -> str:
+    from serving.web.charts import shown_score
+
+    if value is None:
+        return "-"
+    return shown_score(float(value), scoring.approve_min_score, scoring.reject_max_score)
 
 
 def _number(value: Any, digits: int = 3) -> str:

@@ -36,7 +36,7 @@ def add_sign_in_routes(app: Any, web: Any) -> None:
     from fastapi.responses import RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
-    from serving.web.context import forbidden_csrf, guard, safe_next
+    from serving.web.context import forbidden_csrf, guard, posted, safe_next
 
     def sign_in_page(
         request: Request,
@@ -142,6 +142,77 @@ def add_sign_in_routes(app: Any, web: Any) -> None:
             pass  # already ended: the cookies go either way
         return response
 
+    @app.get("/web/enroll")
+    async def enrol_form(request: Request) -> Any:
+        """First sign-in of a role that needs two factors: scan, then confirm a code."""
+        from auth.login import enroll_totp
+
+        session = await guard(web, request, allow_enrolment=True)
+        if not isinstance(session, WebSession):
+            return session
+        if session.principal.mfa_satisfied:
+            return RedirectResponse("/web/", status_code=303)
+        try:
+            enrolment = await run_in_threadpool(
+                enroll_totp, web.runtime, session.principal.subject, meta_of(request)
+            )
+        except AuthError as exc:
+            return web.page(
+                request,
+                session,
+                "error.html",
+                exc.status,
+                title="Two-factor enrolment",
+                message=exc.message,
+            )
+        return web.page(
+            request,
+            session,
+            "enroll.html",
+            title="Set up two-factor sign-in",
+            enrolment=_enrolment_view(enrolment),
+            problem="",
+        )
+
+    @app.post("/web/enroll")
+    async def enrol(request: Request) -> Any:
+        from auth.login import confirm_totp
+
+        session, form = await posted(web, request, allow_enrolment=True)
+        if form is None:
+            return session
+        code = _text(form.get("code")).replace(" ", "")
+        try:
+            confirmed = await run_in_threadpool(
+                confirm_totp, web.runtime, session.principal.subject, code, meta_of(request)
+            )
+        except AuthError as exc:
+            message = (
+                "That code is not valid: enter the current one."
+                if exc.code == "totp_invalid"
+                else exc.message
+            )
+            return web.page(
+                request,
+                session,
+                "enroll.html",
+                exc.status,
+                title="Set up two-factor sign-in",
+                enrolment=None,
+                problem=message,
+            )
+        response = web.page(
+            request,
+            None,
+            "enrolled.html",
+            title="Two-factor sign-in is on",
+            codes=confirmed.recovery_codes,
+        )
+        set_session_cookies(
+            response, confirmed.tokens, web.secure, web.params.auth.refresh_token_days
+        )
+        return response
+
     @app.get("/web/")
     async def home(request: Request) -> Any:
         session = await guard(web, request)
@@ -182,6 +253,18 @@ def _cards(session: WebSession) -> list[tuple[str, str, str]]:
     if session.may(Permission.READ_AUDIT):
         cards.append(("/web/admin/audit", "Audit log", "Who did what, filtered."))
     return cards
+
+
+def _enrolment_view(enrolment: Any) -> dict[str, str]:
+    """The QR code as a data: URL (the page loads nothing else) and the key to type."""
+    import base64
+    from urllib.parse import parse_qs, urlparse
+
+    secret = parse_qs(urlparse(enrolment.otpauth_uri).query).get("secret", [""])[0]
+    return {
+        "qr": "data:image/png;base64," + base64.b64encode(enrolment.qr_png).decode(),
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+    }
 
 
 def _text(value: object) -> str:

@@ -115,3 +115,13 @@ def test_given_thresholds_when_the_gauge_is_drawn_then_its_arcs_meet_at_them():
 )  # fmt: skip
 def test_given_a_target_when_signing_in_then_only_this_apps_paths_are_followed(target, expected):
     assert safe_next(target) == expected
+
+
+@pytest.mark.parametrize(
+    ("score", "shown"),
+    [(59.96, "59.9"), (60.0, "60.0"), (40.04, "40.1"), (40.0, "40.0"), (72.35, "72.3")],
+)
+def test_given_a_score_near_a_threshold_when_shown_then_it_does_not_cross_it(score, shown):
+    from serving.web.charts import shown_score
+
+    assert shown_score(score, approve_min=60, reject_max=40) == shown

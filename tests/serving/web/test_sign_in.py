@@ -108,3 +108,37 @@ def test_given_a_user_without_score_when_opening_the_officer_page_then_403(site)
     page = site.sign_in(reviewer).get("/web/score")
 
     assert page.status_code == 403 and "score" in page.text
+
+
+def test_given_an_officer_without_2fa_when_signing_in_then_enrolment_comes_first(site):
+    import re
+
+    from auth import accounts
+    from tests.serving.web.web_site import META
+
+    accounts.create_user(
+        site.runtime, "newbie", PASSWORD, ["credit_officer"], META,
+        actor_id=site.admin.id, actor_roles=("admin",),
+    )  # fmt: skip
+    client = site.browser()
+    page = client.get("/web/sign-in")
+    signed = client.post(
+        "/web/sign-in",
+        data={"username": "newbie", "password": PASSWORD, "code": "", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+
+    blocked = client.get("/web/score", follow_redirects=False)
+    assert blocked.status_code == 303 and blocked.headers["location"] == "/web/enroll"
+    enrol = client.get("/web/enroll")
+    key = re.search(r'id="totp-key">([A-Z2-7 ]+)<', enrol.text).group(1).replace(" ", "")
+    assert 'src="data:image/png;base64,' in enrol.text
+    site.clock.advance(30)
+    done = client.post(
+        "/web/enroll",
+        data={"code": pyotp.TOTP(key).at(site.clock.now()), "csrf": csrf_of(enrol.text)},
+    )
+
+    assert done.status_code == 200 and len(re.findall(r"<li>", done.text)) == 10
+    assert client.get("/web/score").status_code == 200  # the new session has both factors
