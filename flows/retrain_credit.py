@@ -20,10 +20,10 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.retraining_lease import holds_retraining_lease
 from flows.run_artifacts import publish_comparison, publish_decision
+from flows.task_runners import ConfiguredTaskRunner
 from models.credit_candidates import FAMILIES
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import git_commit, lineage_for
@@ -268,7 +268,7 @@ def log_credit_evidence(
     return evidence.notes
 
 
-@flow(name="retrain-credit", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+@flow(name="retrain-credit", task_runner=ConfiguredTaskRunner(), log_prints=True)
 @holds_retraining_lease("credit", "retrain-credit")
 def retrain_credit(
     params_path: str | None = None,

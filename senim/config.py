@@ -180,10 +180,14 @@ class ScoringParams(_Strict):
 
 
 class OrchestrationParams(_Strict):
-    """Retries for I/O tasks only (source reads, DVC pushes, store checks)."""
+    """Retries for I/O tasks only (source reads, DVC pushes, store checks), and where a
+    retraining's parallel tasks run (``flows.task_runners``)."""
 
     io_retries: int = Field(3, ge=0, le=10)
     io_retry_delay_seconds: list[float] = [2, 5, 15]
+    task_runner: Literal["local", "dask"] = "local"
+    local_workers: int = Field(2, ge=1, le=64)  # threads of the local runner
+    dask_workers: int = Field(2, ge=1, le=256)  # LocalCluster processes (no SENIM_DASK_ADDRESS)
 
 
 class RateLimitParams(_Strict):

@@ -36,7 +36,13 @@ def add_sign_in_routes(app: Any, web: Any) -> None:
     from fastapi.responses import RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
-    from serving.web.context import forbidden_csrf, guard, posted, safe_next
+    from serving.web.context import (
+        csrf_matches_session,
+        forbidden_csrf,
+        guard,
+        posted,
+        safe_next,
+    )
 
     def sign_in_page(
         request: Request,
@@ -132,7 +138,7 @@ def add_sign_in_routes(app: Any, web: Any) -> None:
         if session is None:
             return response
         form = await request.form()
-        if form.get(CSRF_FIELD) != session.csrf:
+        if not csrf_matches_session(session, form.get(CSRF_FIELD)):
             return forbidden_csrf(web, request, session)
         refresh = request.cookies.get(REFRESH_COOKIE)
         access = session.access_token or request.cookies.get(ACCESS_COOKIE, "")

@@ -1,0 +1,120 @@
+"""Where a retraining's parallel tasks run: threads in the flow's process, or a Dask cluster.
+
+``orchestration.task_runner`` in params.yaml picks it when a flow run starts, so the same
+flow runs either way from ``senim run``, ``dvc repro``, a Prefect deployment or a worker:
+
+- ``local`` (default): Prefect's ``ThreadPoolTaskRunner`` with ``orchestration.local_workers``
+  threads, in the flow's own process;
+- ``dask``: ``prefect_dask.DaskTaskRunner``, on the Dask scheduler at ``SENIM_DASK_ADDRESS``
+  when set (an existing cluster), else on a ``distributed.LocalCluster`` of
+  ``orchestration.dask_workers`` worker processes (one thread each) started for the run
+  and stopped after it. The runner logs the cluster's dashboard link into the run's log.
+
+Each candidate family is one task (the tuning that dominates a retraining), seeded by the
+family's settings, so both runners produce the same models and metrics; Optuna trials of
+one family stay in one task (a shared study, ``SENIM_OPTUNA_STORAGE``, is how trials spread
+over machines).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+DASK_ADDRESS_ENV = "SENIM_DASK_ADDRESS"
+
+
+def task_runner_for(orchestration: Any) -> TaskRunner:
+    """The task runner ``orchestration`` (``OrchestrationParams``) names, not started."""
+    if orchestration.task_runner == "local":
+        return ThreadPoolTaskRunner(max_workers=orchestration.local_workers)
+    from prefect_dask import DaskTaskRunner
+
+    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": orchestration.dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": ":0",  # a free port: two runs on one host never collide
+        },
+    )
+
+
+class ConfiguredTaskRunner(TaskRunner):
+    """Delegates to ``task_runner_for`` the params in force when the flow run starts (the
+    workspace's params.yaml: ``SENIM_WORKSPACE``/``SENIM_HOME``), so a flow's decorator
+    need not know how it will be run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner: TaskRunner | None = None
+
+    @property
+    def name(self) -> str:
+        return "configured"
+
+    def duplicate(self) -> ConfiguredTaskRunner:
+        return type(self)()
+
+    def __enter__(self) -> ConfiguredTaskRunner:
+        from senim.config import load_params
+        from senim.environment import resolve_stores
+
+        orchestration = load_params(resolve_stores().params_path).orchestration
+        self.inner = task_runner_for(orchestration)
+        self.inner.__enter__()
+        _run_log(f"task runner: {describe(orchestration)}{_dashboard(self.inner)}")
+        return super().__enter__()
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            if self.inner is not None:
+                self.inner.__exit__(exc_type, exc_value, traceback)
+        finally:
+            self.inner = None
+            super().__exit__(exc_type, exc_value, traceback)
+
+    def submit(
+        self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None
+    ) -> Any:
+        if self.inner is None:
+            raise RuntimeError("the task runner is not started")
+        return self.inner.submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
+
+    def map(self, task: Any, parameters: dict[str, Any], wait_for: Any = None) -> Any:
+        if self.inner is None:
+            raise RuntimeError("the task runner is not started")
+        return self.inner.map(task, parameters, wait_for=wait_for)
+
+
+def _dashboard(runner: TaskRunner) -> str:
+    link = getattr(getattr(runner, "_client", None), "dashboard_link", None)
+    return f"; Dask dashboard: {link}" if link else ""
+
+
+def _run_log(message: str) -> None:
+    """Into the flow run's log (the Prefect UI) when there is a run, else the console."""
+    import logging
+
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().info(message)
+    except MissingContextError:
+        logging.getLogger(__name__).info(message)
+
+
+def describe(orchestration: Any) -> str:
+    if orchestration.task_runner == "local":
+        return f"local threads ({orchestration.local_workers})"
+    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    if address:
+        return f"Dask cluster at {address}"
+    return f"Dask LocalCluster ({orchestration.dask_workers} worker processes)"
