@@ -40,6 +40,8 @@ from senim.errors import DataError
 N_BANDS = len(BANDS)
 _LABELS = list(range(N_BANDS))
 _HYPERPARAMS_ATTR = "hyperparams"
+WORKER_ATTR = "worker"  # which process ran a trial: host:pid (a shared study's evidence)
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 BASELINE_FAMILY = "thesis_baseline"
 
 Fold = tuple[np.ndarray, np.ndarray]
@@ -222,6 +224,12 @@ def _study_counts(study: optuna.Study) -> tuple[int, int]:
     return states.count(optuna.trial.TrialState.COMPLETE) + pruned, pruned
 
 
+def worker_identity() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _sampler_seed(seed: int, study: optuna.Study, shared: bool) -> int:
     """The given seed in memory; in a shared study, one mixed with the worker's identity.
 
@@ -250,7 +258,7 @@ def tune_family(
     """Maximise mean validation macro-F1 with TPE, then recompute the best trial's OOF.
 
     ``storage=None`` keeps the study in memory; a database URL shares one study between
-    worker processes (``load_if_exists``) and ``n_trials`` is what this process adds.
+    worker processes (``load_if_exists``), which together finish ``n_trials``.
     ``on_trial(number, value)`` gets ``None`` as value for a pruned trial.
     """
     started = time.perf_counter()
@@ -280,6 +288,7 @@ def tune_family(
     def objective(trial: optuna.Trial) -> float:
         hyperparams = suggest_hyperparams(family, trial)
         trial.set_user_attr(_HYPERPARAMS_ATTR, hyperparams)
+        trial.set_user_attr(WORKER_ATTR, worker_identity())
 
         def report(number: int, running_mean: float) -> None:
             trial.report(running_mean, step=number)
@@ -307,7 +316,16 @@ def tune_family(
             complete = frozen.state == optuna.trial.TrialState.COMPLETE
             on_trial(frozen.number, frozen.value if complete else None)
 
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
+    callbacks: list[Callable] = [progress]
+    to_run = n_trials
+    if storage is not None:
+        # A shared study: the workers together finish ``n_trials`` (a trial in flight when
+        # the count is reached still finishes, so the study may end up to one trial per
+        # other worker over). A worker joining a finished study adds none.
+        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=_FINISHED))
+        to_run = max(0, n_trials - sum(_study_counts(study)[:1]))
+    if to_run:
+        study.optimize(objective, n_trials=to_run, timeout=timeout, callbacks=callbacks)
 
     try:
         best = study.best_trial
