@@ -209,3 +209,14 @@ class RevokedAccessToken(Base):
     user_id: Mapped[str] = mapped_column(sa.String(36))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class RateLimitBucket(Base):
+    """A token bucket shared by every process on this database (``auth.shared_rate_limit``):
+    ``key`` is ``<limiter>:<caller>``, ``updated_at`` wall-clock seconds."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    tokens: Mapped[float] = mapped_column(sa.Float)
+    updated_at: Mapped[float] = mapped_column(sa.Float, index=True)

@@ -89,7 +89,7 @@ class AuthRuntime:
             passwords=PasswordService(params),
             tokens=TokenSettings.from_params(params, signing, verify),
             secret_box=load_secret_box(env, home),
-            limiters=RateLimiters.from_params(params, clock=monotonic),
+            limiters=RateLimiters.build(params, engine, env, clock=monotonic),
             lockout=LockoutPolicy.from_params(params),
             audit=AuditLog(sessions),
             clock=clock or (lambda: datetime.now(UTC)),

@@ -235,6 +235,9 @@ class AuthParams(_Strict):
     login_rate_per_identity: RateLimitParams = RateLimitParams(burst=5, per_minute=5)
     token_rate_per_ip: RateLimitParams = RateLimitParams(burst=30, per_minute=60)
     api_key_rate: RateLimitParams = RateLimitParams(burst=50, per_minute=600)
+    # Where the buckets live: memory (per process), database (shared by every worker and
+    # replica on the platform database), auto (database when serving with several workers)
+    rate_limit_store: Literal["auto", "memory", "database"] = "auto"
     # A verified API key is trusted again for this long without a database lookup;
     # revocation through another process takes effect within it. 0 turns it off.
     api_key_cache_seconds: float = Field(1.0, ge=0, le=60)

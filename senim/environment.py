@@ -204,3 +204,16 @@ def redact_url(url: str) -> str:
         if ":" in creds:
             return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return url
+
+
+SERVING_WORKERS_ENV = "SENIM_SERVING_WORKERS"  # set by ``senim serve --workers``
+MAX_SERVING_WORKERS = 64
+
+
+def serving_workers(env: Mapping[str, str] | None = None) -> int:
+    """How many worker processes a service runs (``senim serve --workers``; 1 by default)."""
+    raw = (os.environ if env is None else env).get(SERVING_WORKERS_ENV, "1")
+    try:
+        return max(1, min(MAX_SERVING_WORKERS, int(raw)))
+    except ValueError:
+        return 1

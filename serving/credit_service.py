@@ -33,6 +33,7 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 
 from auth.asgi import GuardMiddleware
+from senim.environment import serving_workers
 from serving.credit_outcomes import extend_credit_app
 from serving.credit_schemas import MAX_BATCH, CreditApplication, CreditScore
 from serving.credit_scoring import CreditScorer
@@ -76,6 +77,8 @@ ApplicationList = Annotated[list[CreditApplication], Field(min_length=1, max_len
 
 @bentoml.service(
     name="credit-service",
+    # `senim serve --workers N`: N processes; rate limits then live in the platform database
+    workers=serving_workers(),
     traffic={"timeout": 30},
     # Every scoring request is already a row of the prediction log (caller, route,
     # status, latency) and every auth event is audited; a per-request access log line

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from auth.asgi import GuardMiddleware
 from auth.permissions import Permission
+from senim.environment import serving_workers
 from serving.edge_api import EDGE_REQUIRED_PERMISSIONS
 from serving.emotion_monitoring import record_faces
 from serving.emotion_routes import extend_emotion_app
@@ -69,7 +70,12 @@ REQUIRED_PERMISSIONS: tuple[tuple[str, Permission], ...] = (
 FaceList = Annotated[list[Face], Field(min_length=1, max_length=MAX_FACES_PER_REQUEST)]
 
 
-@bentoml.service(name="emotion-service", traffic={"timeout": 30})
+@bentoml.service(
+    name="emotion-service",
+    traffic={"timeout": 30},
+    # `senim serve --workers N`: N processes; rate limits then live in the platform database
+    workers=serving_workers(),
+)
 @bentoml.asgi_app(PLATFORM_APP, path="/auth")
 @bentoml.asgi_app(PLATFORM_APP, path="/v1")
 @bentoml.asgi_app(PLATFORM_APP, path="/docs")

@@ -311,12 +311,16 @@ def serve_command(
     port: int,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    workers: int = 1,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``bentoml serve`` command line and environment for the family's current Bento
-    (with TLS when both ``ssl_certfile`` and ``ssl_keyfile`` are given)."""
+    (with TLS when both ``ssl_certfile`` and ``ssl_keyfile`` are given), with ``workers``
+    serving processes (``SENIM_SERVING_WORKERS``, read by the service definition; with
+    more than one, rate limits move to the platform database: ``auth.rate_limit_store``)."""
     import sys
 
     from pipelines.release.bento_build import bentoml_home
+    from senim.environment import MAX_SERVING_WORKERS, SERVING_WORKERS_ENV
 
     current = current_deployment(family, stores)
     if current is None or not current.bento_tag:
@@ -325,6 +329,8 @@ def serve_command(
         )
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    if not 1 <= workers <= MAX_SERVING_WORKERS:
+        raise ConfigError(f"--workers must be 1 to {MAX_SERVING_WORKERS}, got {workers}")
     for path in (ssl_certfile, ssl_keyfile):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: not found (a TLS certificate or key file)")
@@ -339,6 +345,7 @@ def serve_command(
         # uvicorn would otherwise believe X-Forwarded-For from any loopback peer; the auth
         # layer alone decides whom to believe, from SENIM_TRUSTED_PROXIES.
         "FORWARDED_ALLOW_IPS": "",
+        SERVING_WORKERS_ENV: str(workers),
     }
     # One OpenMP thread per worker: on a one-row request XGBoost's idle OpenMP threads
     # spin and burn a second core for nothing (measured: CPU time 2x wall time).

@@ -738,6 +738,16 @@ CertOption = Annotated[
 KeyOption = Annotated[
     Path | None, typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")
 ]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Serving processes; with more than one, rate limits are shared through the "
+        "platform database (auth.rate_limit_store).",
+    ),
+]
 
 
 @serve_app.command("credit")
@@ -746,11 +756,12 @@ def serve_credit(
     host: HostOption = "127.0.0.1",
     ssl_certfile: CertOption = None,
     ssl_keyfile: KeyOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Serve the current credit deployment's Bento (see `senim deploy credit`)."""
     from pipelines.credit.deploy import CREDIT
 
-    _serve(CREDIT, host, port, ssl_certfile, ssl_keyfile)
+    _serve(CREDIT, host, port, ssl_certfile, ssl_keyfile, workers)
 
 
 @serve_app.command("emotion")
@@ -759,23 +770,28 @@ def serve_emotion(
     host: HostOption = "127.0.0.1",
     ssl_certfile: CertOption = None,
     ssl_keyfile: KeyOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Serve the current emotion deployment's Bento (see `senim deploy emotion`)."""
     from pipelines.fer.deploy import EMOTION
 
-    _serve(EMOTION, host, port, ssl_certfile, ssl_keyfile)
+    _serve(EMOTION, host, port, ssl_certfile, ssl_keyfile, workers)
 
 
-def _serve(family, host: str, port: int, certfile: Path | None, keyfile: Path | None) -> None:
+def _serve(
+    family, host: str, port: int, certfile: Path | None, keyfile: Path | None, workers: int = 1
+) -> None:
     from pipelines.release.deploy import serve_command
     from senim.addresses import is_loopback_host
 
     stores = _prepare()
     command, env = serve_command(
-        family, stores, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile
-    )
+        family, stores, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile,
+        workers=workers,
+    )  # fmt: skip
     scheme = "https" if certfile else "http"
-    out.print(f"serving {command[4]} on {scheme}://{host}:{port} (docs at /docs)")
+    plural = f" with {workers} workers (shared rate limits)" if workers > 1 else ""
+    out.print(f"serving {command[4]} on {scheme}://{host}:{port}{plural} (docs at /docs)")
     if scheme == "http" and not is_loopback_host(host):
         err.print(
             f"warning: {host} is reachable from the network over plain http: API keys and "

@@ -18,7 +18,7 @@ from senim.platform_db.columns import Base
 from senim.platform_db.engine import MIGRATIONS_DIR, VERSION_TABLE, make_engine, migrate
 from tests.postgres_server import free_port
 
-HEAD_REVISION = "0009"  # the newest migration in senim/platform_db/migrations/versions
+HEAD_REVISION = "0010"  # the newest migration in senim/platform_db/migrations/versions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDED_ROLES = {"admin", "ml_engineer", "reviewer", "credit_officer", "service", "edge_device"}

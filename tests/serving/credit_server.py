@@ -155,7 +155,9 @@ class Callers:
 
 
 @contextmanager
-def deployed_credit_service(trained_root: Path, root: Path, **sections: dict) -> Iterator[dict]:
+def deployed_credit_service(
+    trained_root: Path, root: Path, serve_args: tuple[str, ...] = (), **sections: dict
+) -> Iterator[dict]:
     """``senim deploy credit`` of the trained store's champion into a fresh SENIM_HOME
     under ``root`` (params ``sections`` on top of the fast ones), then ``senim serve
     credit`` on a free port; yields the URL, server, callers, stores and workspace."""
@@ -181,7 +183,7 @@ def deployed_credit_service(trained_root: Path, root: Path, **sections: dict) ->
         port = free_port()
         try:
             with running_server(
-                senim_command("serve", "credit", "--port", str(port)),
+                senim_command("serve", "credit", "--port", str(port), *serve_args),
                 os.environ,
                 root / "server.log",
                 port,

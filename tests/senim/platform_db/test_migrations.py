@@ -19,7 +19,7 @@ from senim.platform_db.engine import MIGRATIONS_DIR, VERSION_TABLE, make_engine,
 from senim.platform_db.tables import PredictionLogRecord
 from tests.postgres_server import create_database
 
-HEAD = "0009"
+HEAD = "0010"
 BEFORE_THE_MOVE = "0004"  # the head when the prediction log was created by the service
 
 
