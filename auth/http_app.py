@@ -20,7 +20,7 @@ from auth import accounts, machine_keys, sessions
 from auth import login as login_flow
 from auth.asgi import GuardMiddleware, request_meta
 from auth.audit import query as audit_query
-from auth.errors import AuthError, FreshSignInRequired, PermissionDenied
+from auth.errors import AuthError, PermissionDenied
 from auth.fastapi_deps import auth_error_handler, current_principal
 from auth.http_models import (
     DB_INT_MAX,
@@ -37,7 +37,7 @@ from auth.http_models import (
     UtcDatetime,
 )
 from auth.permissions import Permission
-from auth.principals import Principal, require
+from auth.principals import Principal, require, require_fresh_sign_in
 from auth.request_context import trusted_proxies_from_env
 from auth.runtime import AuthRuntime, RequestMeta
 from senim.api_docs import add_docs
@@ -215,7 +215,7 @@ def create_auth_app(runtime: AuthRuntime) -> FastAPI:
         the second factor in the last ``auth.key_creation_max_auth_age_seconds``."""
         _user_only(runtime, caller, m, "api_key:create")
         require(runtime, caller, Permission.CREATE_API_KEY, m, "api_key")
-        _require_fresh_sign_in(runtime, caller, m, "api_key:create")
+        require_fresh_sign_in(runtime, caller, m, "api_key:create")
         created = machine_keys.create_key(
             runtime,
             body.name,
@@ -301,23 +301,6 @@ def _user_only(runtime: AuthRuntime, caller: Principal, meta: RequestMeta, actio
     if caller.kind != "user":
         runtime.record(caller.label, action, "", "denied", meta, reason="api_key_not_allowed")
         raise PermissionDenied("this endpoint is for user accounts, not API keys")
-
-
-def _require_fresh_sign_in(
-    runtime: AuthRuntime, caller: Principal, meta: RequestMeta, action: str
-) -> None:
-    """A token kept alive by refreshing (or stolen) must not mint long-lived keys."""
-    max_age = runtime.params.key_creation_max_auth_age_seconds
-    fresh = (
-        caller.signed_in_with_2fa
-        and caller.signed_in_at is not None
-        and (runtime.now() - caller.signed_in_at).total_seconds() <= max_age
-    )
-    if not fresh:
-        runtime.record(caller.label, action, "", "denied", meta, reason="fresh_sign_in_required")
-        raise FreshSignInRequired(
-            f"sign in again with your password and 2FA code (within {max_age} s) to do this"
-        )
 
 
 def _key_json(view: machine_keys.ApiKeyView) -> dict:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from auth.api_keys import api_key_hash, api_key_matches, parse_api_key
 from auth.errors import (
+    FreshSignInRequired,
     NotAuthenticated,
     PermissionDenied,
     TokenInvalid,
@@ -195,3 +196,20 @@ def authenticate_headers(
     if scheme.lower() != "bearer" or not credentials.strip():
         raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
     return authenticate_bearer(runtime, credentials.strip())
+
+
+def require_fresh_sign_in(
+    runtime: AuthRuntime, caller: Principal, meta: RequestMeta, action: str
+) -> None:
+    """A token kept alive by refreshing (or stolen) must not mint long-lived keys."""
+    max_age = runtime.params.key_creation_max_auth_age_seconds
+    fresh = (
+        caller.signed_in_with_2fa
+        and caller.signed_in_at is not None
+        and (runtime.now() - caller.signed_in_at).total_seconds() <= max_age
+    )
+    if not fresh:
+        runtime.record(caller.label, action, "", "denied", meta, reason="fresh_sign_in_required")
+        raise FreshSignInRequired(
+            f"sign in again with your password and 2FA code (within {max_age} s) to do this"
+        )

@@ -253,7 +253,7 @@ def add_admin_routes(app: Any, web: Any) -> None:
 
     @app.post(KEYS)
     async def create_key(request: Request):
-        from auth.http_app import _require_fresh_sign_in
+        from auth.principals import require_fresh_sign_in
 
         session, form = await posted(web, request, Permission.MANAGE_USERS)
         if form is None:
@@ -277,7 +277,7 @@ def add_admin_routes(app: Any, web: Any) -> None:
             return await _keys_page(web, request, session, 422, form=values, problems=problems)
         principal, meta = session.principal, meta_of(request)
         try:
-            _require_fresh_sign_in(web.runtime, principal, meta, "api_key:create")
+            require_fresh_sign_in(web.runtime, principal, meta, "api_key:create")
             created = await run_in_threadpool(
                 machine_keys.create_key,
                 web.runtime,
