@@ -3,7 +3,7 @@
 ``TokenBucketLimiter`` keeps its buckets in memory, per process: the fastest, and right
 for one process. With several worker processes (``senim serve credit --workers N``) or
 replicas each would keep its own buckets and allow N times the limit, so
-``RateLimiters.build`` then uses ``auth.shared_rate_limit`` (the platform database)
+``auth.shared_rate_limit.build_limiters`` then uses its database buckets (the platform database)
 instead (``auth.rate_limit_store``).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from auth.errors import RateLimited
@@ -141,32 +141,3 @@ class RateLimiters:
             token_ip=TokenBucketLimiter.from_params(params.token_rate_per_ip, clock),
             api_key=TokenBucketLimiter.from_params(params.api_key_rate, clock),
         )
-
-    @classmethod
-    def build(
-        cls, params: AuthParams, engine, env: Mapping[str, str], clock: Clock = time.monotonic
-    ) -> RateLimiters:
-        """In memory, or in the database when ``auth.rate_limit_store`` says so (``auto``:
-        when this process is one of several serving workers)."""
-        if not uses_shared_store(params, env):
-            return cls.from_params(params, clock)
-        from auth.shared_rate_limit import SharedTokenBucketLimiter
-
-        def shared(scope: str, limit: RateLimitParams) -> SharedTokenBucketLimiter:
-            return SharedTokenBucketLimiter(engine, scope, limit.burst, limit.per_minute)
-
-        return cls(
-            login_ip=shared("login_ip", params.login_rate_per_ip),
-            login_identity=shared("login_identity", params.login_rate_per_identity),
-            token_ip=shared("token_ip", params.token_rate_per_ip),
-            api_key=shared("api_key", params.api_key_rate),
-            shared=True,
-        )  # type: ignore[arg-type]
-
-
-def uses_shared_store(params: AuthParams, env: Mapping[str, str]) -> bool:
-    if params.rate_limit_store != "auto":
-        return params.rate_limit_store == "database"
-    from senim.environment import serving_workers
-
-    return serving_workers(env) > 1

@@ -22,6 +22,7 @@ from auth.lockout import LockoutPolicy
 from auth.passwords import PasswordService
 from auth.rate_limit import RateLimiters, TokenBucketLimiter
 from auth.secret_box import SecretBox
+from auth.shared_rate_limit import build_limiters
 from auth.tokens import TokenSettings
 from senim.config import AuthParams
 from senim.platform_db.engine import make_engine, migrate, session_factory
@@ -89,7 +90,7 @@ class AuthRuntime:
             passwords=PasswordService(params),
             tokens=TokenSettings.from_params(params, signing, verify),
             secret_box=load_secret_box(env, home),
-            limiters=RateLimiters.build(params, engine, env, clock=monotonic),
+            limiters=build_limiters(params, engine, env, clock=monotonic),
             lockout=LockoutPolicy.from_params(params),
             audit=AuditLog(sessions),
             clock=clock or (lambda: datetime.now(UTC)),

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from auth.models import RateLimitBucket
-from auth.rate_limit import RateDecision
+from auth.rate_limit import Clock, RateDecision, RateLimiters
 
 MAX_ATTEMPTS = 20  # compare-and-swap retries under contention before giving up the hit
 
@@ -109,3 +109,32 @@ class SharedTokenBucketLimiter:
             return connection.execute(
                 self._table.delete().where(self._table.c.updated_at < cutoff)
             ).rowcount
+
+
+def build_limiters(
+    params, engine: sa.Engine, env: Mapping[str, str], clock: Clock = time.monotonic
+) -> RateLimiters:
+    """The auth layer's limiters: in memory, or in the database when
+    ``auth.rate_limit_store`` says so (``auto``: when this process is one of several
+    serving workers, ``senim serve --workers N``)."""
+    if not uses_shared_store(params, env):
+        return RateLimiters.from_params(params, clock)
+
+    def shared(scope: str, limit) -> SharedTokenBucketLimiter:
+        return SharedTokenBucketLimiter(engine, scope, limit.burst, limit.per_minute)
+
+    return RateLimiters(
+        login_ip=shared("login_ip", params.login_rate_per_ip),
+        login_identity=shared("login_identity", params.login_rate_per_identity),
+        token_ip=shared("token_ip", params.token_rate_per_ip),
+        api_key=shared("api_key", params.api_key_rate),
+        shared=True,
+    )  # type: ignore[arg-type]
+
+
+def uses_shared_store(params, env: Mapping[str, str]) -> bool:
+    if params.rate_limit_store != "auto":
+        return params.rate_limit_store == "database"
+    from senim.environment import serving_workers
+
+    return serving_workers(env) > 1

@@ -10,8 +10,7 @@ import threading
 
 import pytest
 
-from auth.rate_limit import RateLimiters, uses_shared_store
-from auth.shared_rate_limit import SharedTokenBucketLimiter
+from auth.shared_rate_limit import SharedTokenBucketLimiter, build_limiters, uses_shared_store
 from senim.config import AuthParams
 from senim.platform_db.engine import make_engine, migrate
 
@@ -122,7 +121,7 @@ def test_given_the_store_setting_and_workers_then_buckets_live_where_expected(
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     env = {"SENIM_SERVING_WORKERS": workers}
 
-    limiters = RateLimiters.build(params, engine, env)
+    limiters = build_limiters(params, engine, env)
 
     assert uses_shared_store(params, env) is shared and limiters.shared is shared
     assert isinstance(limiters.api_key, SharedTokenBucketLimiter) is shared
