@@ -532,22 +532,9 @@ def _redirect(web: Any, session: WebSession, path: str, done: str, **subjects: s
 
 def _refuse(web: Any, request: Any, session: WebSession, permission: Permission) -> Any:
     """403 for a permission beyond the page's own (audited, as ``guard`` does)."""
-    web.runtime.record(
-        session.principal.label,
-        f"authorize:{permission}",
-        request.url.path,
-        "denied",
-        meta_of(request),
-        via="web",
-    )
-    return web.page(
-        request,
-        session,
-        "error.html",
-        403,
-        title="Not allowed",
-        message=f"Your roles do not include {permission}; ask an admin.",
-    )
+    from serving.web.context import refuse_permission
+
+    return refuse_permission(web, request, session, permission)
 
 
 def _audit_filters(

@@ -115,23 +115,28 @@ async def guard(
         # A role that needs two factors, signed in with a password only: enrol first.
         return web.finish(RedirectResponse("/web/enroll", status_code=303), session)
     if permission is not None and not session.may(permission):
-        web.runtime.record(
-            session.principal.label,
-            f"authorize:{permission}",
-            request.url.path,
-            "denied",
-            _meta(request),
-            via="web",
-        )
-        return web.page(
-            request,
-            session,
-            "error.html",
-            403,
-            title="Not allowed",
-            message=f"Your roles do not include {permission}; ask an admin.",
-        )
+        return refuse_permission(web, request, session, permission)
     return session
+
+
+def refuse_permission(web: Web, request: Any, session: WebSession, permission: Any) -> Any:
+    """403 for a permission this person lacks, audited."""
+    web.runtime.record(
+        session.principal.label,
+        f"authorize:{permission}",
+        request.url.path,
+        "denied",
+        _meta(request),
+        via="web",
+    )
+    return web.page(
+        request,
+        session,
+        "error.html",
+        403,
+        title="Not allowed",
+        message=f"Your roles do not include {permission}; ask an admin.",
+    )
 
 
 async def posted(

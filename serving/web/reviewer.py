@@ -281,20 +281,23 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
             require_2fa=web.params.review.require_2fa,
         )
 
+    def not_reviewed(request: Request, session: WebSession, model: str, version: str) -> Any:
+        return web.page(
+            request,
+            session,
+            "error.html",
+            404,
+            title="No such version",
+            message=f"{model} version {version} is not reviewed here",
+        )
+
     @app.get("/web/review/{model}/{version}")
     async def review_version(request: Request, model: str, version: str) -> Any:
         session = await guard(web, request, Permission.PROMOTE_MODEL)
         if not isinstance(session, WebSession):
             return session
         if model not in reviewed_models(web.params) or not version.isdigit():
-            return web.page(
-                request,
-                session,
-                "error.html",
-                404,
-                title="No such version",
-                message=f"{model} version {version} is not reviewed here",
-            )
+            return not_reviewed(request, session, model, version)
         return await detail(request, session, model, version)
 
     @app.post("/web/review/{model}/{version}")
@@ -304,14 +307,7 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
             return session
         rollback = version == "rollback"
         if model not in reviewed_models(web.params) or not (rollback or version.isdigit()):
-            return web.page(
-                request,
-                session,
-                "error.html",
-                404,
-                title="No such version",
-                message=f"{model} version {version} is not reviewed here",
-            )
+            return not_reviewed(request, session, model, version)
         decision = "rollback" if rollback else str(form.get("decision", ""))
         if decision not in ("approve", "reject", "rollback"):
             return web.page(
