@@ -188,6 +188,10 @@ class OrchestrationParams(_Strict):
     task_runner: Literal["local", "dask"] = "local"
     local_workers: int = Field(2, ge=1, le=64)  # threads of the local runner
     dask_workers: int = Field(2, ge=1, le=256)  # LocalCluster processes (no SENIM_DASK_ADDRESS)
+    # Prefect workers (``flows.crash_detection``): a run's heartbeat (Prefect allows >= 30 s)
+    # and how many missed beats mark it Crashed.
+    heartbeat_seconds: int = Field(60, ge=30, le=3600)
+    missed_heartbeats: int = Field(3, ge=2, le=20)
 
 
 class RateLimitParams(_Strict):
@@ -446,7 +450,7 @@ class MonitoringParams(_Strict):
     drift_share: float = Field(0.5, gt=0, le=1)  # share of drifted features that triggers
     max_quality_drop: float = Field(0.10, ge=0, le=1)  # realised macro-F1 below CV by this
     min_outcomes: int = Field(30, ge=1)  # realised quality needs this many outcomes
-    lease_minutes: float = Field(240.0, gt=0)  # a lease its holder stopped renewing expires
+    lease_minutes: float = Field(30.0, gt=0)  # a lease its holder stopped renewing expires
     cooldown_hours: float = Field(72.0, ge=0)  # no second monitor-started retraining sooner
     retrain: MonitoringRetrainParams = MonitoringRetrainParams()
 

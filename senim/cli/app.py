@@ -91,6 +91,15 @@ def _register_monitor_commands() -> None:
 
 _register_monitor_commands()
 
+
+def _register_prefect_commands() -> None:
+    from senim.cli.prefect_commands import prefect_app
+
+    app.add_typer(prefect_app, name="prefect")
+
+
+_register_prefect_commands()
+
 # Piped output (CI logs, `| tee`) gets a wide console so the comparison table never truncates.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,12 +1,17 @@
-"""Retraining on Prefect workers: a real `prefect server`, the `senim-process` work pool,
-two `prefect worker` processes and `retrain-credit` deployed from prefect.yaml, all
-started here and stopped after.
+"""Retraining on Prefect workers: a real `prefect server`, set up by `senim prefect setup`
+(the `senim-process` work pool and the crash automation), two `prefect worker` processes
+and `retrain-credit` deployed from prefect.yaml, all started here and stopped after.
 
 Two runs triggered together both complete, each on its own worker (a worker takes one
 run at a time, ``--limit 1``). Each run gets its own SENIM_HOME through the deployment's
 job variables: one retraining per family holds the lease of a platform database, so two
 runs on one database would take turns (the second refused), which is the lease's job and
 tested elsewhere.
+
+A worker killed with its flow run mid-retraining (a host that died) leaves the run
+Running until the crash automation sees its heartbeats stop: then it is Crashed. The
+workspace beats every 30 s (Prefect's minimum) and allows 2 missed beats, so the test
+waits about a minute, not the three of the shipped settings.
 """
 
 from __future__ import annotations
@@ -50,7 +55,16 @@ def prefect_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("prefect-workers")
     workspace = root / "workspace"
     workspace.mkdir()
-    write_params(workspace)
+    write_params(workspace, orchestration={"heartbeat_seconds": 30, "missed_heartbeats": 2})
+    # The repository's deployments, beating as this workspace's params.yaml says.
+    shipped = (REPO / "prefect.yaml").read_text()
+    assert 'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "60"' in shipped
+    prefect_yaml = workspace / "prefect.yaml"
+    prefect_yaml.write_text(
+        shipped.replace(
+            'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "60"', 'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "30"'
+        )
+    )
     # prefect.yaml's pull step runs flows from SENIM_WORKSPACE: the code must be there.
     for package in ("flows",):
         (workspace / package).symlink_to(REPO / package)
@@ -74,31 +88,20 @@ def prefect_site(tmp_path_factory):
     with running_server(
         command, env, root / "server.log", port, health_path="/api/health", timeout_s=240
     ):
-        _prefect("work-pool", "create", "senim-process", "--type", "process", env=env)
-        _prefect("--no-prompt", "deploy", "--name", "retrain-credit-weekly", env=env)
-        workers = [
-            subprocess.Popen(
-                [
-                    str(BIN / "prefect"),
-                    "worker",
-                    "start",
-                    "--pool",
-                    "senim-process",
-                    "--name",
-                    name,
-                    "--limit",
-                    "1",
-                ],
-                env=env,
-                cwd=workspace,
-                stdout=(root / f"{name}.log").open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            for name in ("worker-a", "worker-b")
-        ]
+        setup = subprocess.run(
+            [str(BIN / "senim"), "prefect", "setup"],
+            env=env, cwd=workspace, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        assert "work pool senim-process: created" in setup.stdout
+        assert "crash automation created" in setup.stdout
+        _prefect(
+            "--no-prompt", "deploy", "--name", "retrain-credit-weekly",
+            "--prefect-file", str(prefect_yaml), env=env,
+        )  # fmt: skip
+        workers = [start_worker(name, root, env, workspace) for name in ("worker-a", "worker-b")]
         try:
-            yield {"root": root, "env": env, "workers": workers}
+            yield {"root": root, "env": env, "workers": workers, "workspace": workspace}
         finally:
             import signal
 
@@ -110,6 +113,40 @@ def prefect_site(tmp_path_factory):
                     worker.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(worker.pid, signal.SIGKILL)
+
+
+def start_worker(name: str, root: Path, env: dict, workspace: Path) -> subprocess.Popen:
+    """A process worker taking one run at a time; its console appended to ``<name>.log``."""
+    return subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "senim-process", "--name", name,
+         "--limit", "1"],
+        env=env,
+        cwd=workspace,
+        stdout=(root / f"{name}.log").open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _trigger_retraining(env: dict, home: Path) -> str:
+    """Run retrain-credit-weekly now with its own SENIM_HOME; the flow run's id."""
+    out = _prefect(
+        "deployment", "run", "retrain-credit/retrain-credit-weekly",
+        "--job-variable", f"env={json.dumps({'SENIM_HOME': str(home)})}", env=env,
+    )  # fmt: skip
+    return next(line.split()[-1] for line in out.splitlines() if "UUID:" in line)
+
+
+def _runner_of(root: Path, run_id: str) -> str | None:
+    """The worker whose submission of ``run_id`` went through, from the workers' logs."""
+    for name in ("worker-a", "worker-b"):
+        log = (root / f"{name}.log").read_text()
+        if (
+            f"submitting flow run '{run_id}'" in log
+            and f"Aborted submission of flow run '{run_id}'" not in log
+        ):
+            return name
+    return None
 
 
 def _state(env: dict, run_id: str) -> str:
@@ -125,18 +162,7 @@ def test_given_two_workers_when_two_retrainings_are_triggered_then_both_complete
     prefect_site,
 ):
     env, root = prefect_site["env"], prefect_site["root"]
-    run_ids = []
-    for name in ("first", "second"):
-        home = json.dumps({"SENIM_HOME": str(root / f"home-{name}")})
-        out = _prefect(
-            "deployment",
-            "run",
-            "retrain-credit/retrain-credit-weekly",
-            "--job-variable",
-            f"env={home}",
-            env=env,
-        )
-        run_ids.append(next(line.split()[-1] for line in out.splitlines() if "UUID:" in line))
+    run_ids = [_trigger_retraining(env, root / f"home-{name}") for name in ("first", "second")]
 
     deadline = time.monotonic() + 600
     states = {}
@@ -162,3 +188,36 @@ def test_given_two_workers_when_two_retrainings_are_triggered_then_both_complete
     }
     assert all(len(names) == 1 for names in ran_by.values()), ran_by
     assert {names[0] for names in ran_by.values()} == {"worker-a", "worker-b"}
+
+
+def test_given_a_worker_killed_mid_retraining_then_its_run_is_marked_crashed_not_left_running(
+    prefect_site,
+):
+    import psutil
+
+    env, root = prefect_site["env"], prefect_site["root"]
+    run_id = _trigger_retraining(env, root / "home-crash")
+    deadline = time.monotonic() + 300
+    while _state(env, run_id) != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(3)  # the run's first heartbeat leaves as its engine starts
+    state, runner = _state(env, run_id), _runner_of(root, run_id)
+    assert state == "RUNNING" and runner is not None, (state, runner)
+
+    # The host dies: the worker and the flow-run process it started, at once, no goodbye.
+    index = ("worker-a", "worker-b").index(runner)
+    worker = psutil.Process(prefect_site["workers"][index].pid)
+    for process in [*worker.children(recursive=True), worker]:
+        process.kill()
+    prefect_site["workers"][index].wait(timeout=30)
+    killed_at = time.monotonic()
+
+    # 2 missed beats of 30 s after the last one, plus the server's evaluation loop.
+    while time.monotonic() - killed_at < 180 and _state(env, run_id) == "RUNNING":
+        time.sleep(3)
+    shown = _prefect("flow-run", "inspect", run_id, env=env, timeout=60)
+    assert _state(env, run_id) == "CRASHED", shown
+    assert "no heartbeat for 60 s" in shown
+    assert time.monotonic() - killed_at >= 25  # not before the beats were due
+    # A replacement worker under the same name keeps the pool whole for other tests.
+    prefect_site["workers"][index] = start_worker(runner, root, env, prefect_site["workspace"])
