@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.retraining_lease import holds_retraining_lease
 from flows.run_artifacts import publish_comparison, publish_decision
-from flows.task_runners import ConfiguredTaskRunner
+from flows.task_runners import ConfiguredTaskRunner, on_existing_cluster, trial_tasks
 from models.credit_candidates import FAMILIES
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import git_commit, lineage_for
@@ -42,7 +42,9 @@ from pipelines.credit.ingest import ingest
 from pipelines.credit.tracking import log_retraining, save_model_copy
 from pipelines.credit.training_matrix import load_training_matrix
 from pipelines.credit.tuning import (
+    JOURNAL_PREFIX,
     CandidateSettings,
+    merge_shared_results,
     prepare_study_storage,
     run_baseline,
     tune_family,
@@ -117,6 +119,24 @@ def validate_snapshot(snapshot: Path, params: Params, docs_dir: Path):
     result = validate_credit_data(read_credit_csv(snapshot), params.validation, docs_dir=docs_dir)
     ensure_valid(result)
     return result
+
+
+def study_store(params: Params, configured: str | None, run_dir: Path) -> str | None:
+    """Where each family's Optuna study lives in this run: ``SENIM_OPTUNA_STORAGE`` when
+    set; a journal file in the run's folder when Dask tasks of a LocalCluster split the
+    trials (processes on this host share it); else memory."""
+    if configured:
+        return configured
+    if trial_tasks(params.orchestration) == 1:
+        return None
+    if on_existing_cluster():
+        raise ConfigError(
+            f"orchestration.trial_tasks is {params.orchestration.trial_tasks}: the tasks of "
+            "one family share its Optuna study, and workers of the Dask cluster at "
+            "SENIM_DASK_ADDRESS cannot reach a file on this host; set SENIM_OPTUNA_STORAGE "
+            "to a database they all reach, or trial_tasks to 1"
+        )
+    return f"{JOURNAL_PREFIX}{run_dir.resolve() / 'optuna-studies.journal'}"
 
 
 @task(cache_policy=NO_CACHE, task_run_name="tune-{family}")
@@ -301,6 +321,7 @@ def retrain_credit(
     check_tracking_store.with_options(**retry)(stores)
     if stores.optuna_storage:
         check_study_storage.with_options(**retry)(stores.optuna_storage)
+    studies = study_store(params, stores.optuna_storage, out_dir)
     docs_dir = out_dir / "data_docs"
     if snapshot:
         snapshot_path = Path(snapshot).resolve()
@@ -333,15 +354,20 @@ def retrain_credit(
         f"{params.cv.n_splits} company-grouped folds; tuning candidates"
     )
     study_prefix = f"credit-{data_version[:12]}-{fingerprint[:8]}"
+    tasks_per_family = trial_tasks(params.orchestration)
     futures = {
-        family: tune.submit(
-            family, matrix, folds, params, stores.optuna_storage, f"{study_prefix}-{family}"
-        )
+        family: [
+            tune.submit(family, matrix, folds, params, studies, f"{study_prefix}-{family}")
+            for _ in range(tasks_per_family)
+        ]
         for family in FAMILIES
     }
     if params.baseline.enabled:
-        futures[BASELINE_NAME] = thesis_baseline.submit(matrix, folds, params)
-    results = {name: future.result() for name, future in futures.items()}
+        futures[BASELINE_NAME] = [thesis_baseline.submit(matrix, folds, params)]
+    results = {
+        name: merge_shared_results([future.result() for future in shares])
+        for name, shares in futures.items()
+    }
     say("evaluating candidates on out-of-fold predictions")
     evaluations = {
         name: evaluate(result, matrix, folds, params, out_dir / "candidates")

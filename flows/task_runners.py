@@ -11,9 +11,11 @@ flow runs either way from ``senim run``, ``dvc repro``, a Prefect deployment or 
   and stopped after it. The runner logs the cluster's dashboard link into the run's log.
 
 Each candidate family is one task (the tuning that dominates a retraining), seeded by the
-family's settings, so both runners produce the same models and metrics; Optuna trials of
-one family stay in one task (a shared study, ``SENIM_OPTUNA_STORAGE``, is how trials spread
-over machines).
+family's settings, so both runners produce the same models and metrics. On Dask,
+``orchestration.trial_tasks`` > 1 also splits each family's Optuna trials over that many
+tasks sharing one study (it pays when workers outnumber the families); the trials TPE
+proposes then depend on which task finished first, so the models may differ from the
+local runner's, with the same number of trials.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ def task_runner_for(orchestration: Any) -> TaskRunner:
             "dashboard_address": ":0",  # a free port: two runs on one host never collide
         },
     )
+
+
+def trial_tasks(orchestration: Any) -> int:
+    """Tasks per candidate family: ``orchestration.trial_tasks`` on Dask; one with threads,
+    which share the process's cores with the other families already."""
+    return orchestration.trial_tasks if orchestration.task_runner == "dask" else 1
+
+
+def on_existing_cluster() -> bool:
+    """Whether a dask run goes to a cluster at ``SENIM_DASK_ADDRESS`` (other hosts)."""
+    return bool(os.environ.get(DASK_ADDRESS_ENV, "").strip())
 
 
 class ConfiguredTaskRunner(TaskRunner):

@@ -188,6 +188,8 @@ class OrchestrationParams(_Strict):
     task_runner: Literal["local", "dask"] = "local"
     local_workers: int = Field(2, ge=1, le=64)  # threads of the local runner
     dask_workers: int = Field(2, ge=1, le=256)  # LocalCluster processes (no SENIM_DASK_ADDRESS)
+    # Dask tasks per family sharing its Optuna study (flows.task_runners.trial_tasks).
+    trial_tasks: int = Field(1, ge=1, le=256)
     # Prefect workers (``flows.crash_detection``): a run's heartbeat (Prefect allows >= 30 s)
     # and how many missed beats mark it Crashed.
     heartbeat_seconds: int = Field(60, ge=30, le=3600)

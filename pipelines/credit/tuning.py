@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ _HYPERPARAMS_ATTR = "hyperparams"
 WORKER_ATTR = "worker"  # which process ran a trial: host:pid (a shared study's evidence)
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 BASELINE_FAMILY = "thesis_baseline"
+JOURNAL_PREFIX = "journal:"  # a study address naming a journal file (open_study_storage)
 
 Fold = tuple[np.ndarray, np.ndarray]
 FoldCallback = Callable[[int, float], None]
@@ -257,8 +258,9 @@ def tune_family(
 ) -> TuningResult:
     """Maximise mean validation macro-F1 with TPE, then recompute the best trial's OOF.
 
-    ``storage=None`` keeps the study in memory; a database URL shares one study between
-    worker processes (``load_if_exists``), which together finish ``n_trials``.
+    ``storage=None`` keeps the study in memory; a database URL (or ``journal:PATH``, a
+    journal file for processes on one host) shares one study between worker processes
+    (``load_if_exists``), which together finish ``n_trials``.
     ``on_trial(number, value)`` gets ``None`` as value for a pruned trial.
     """
     started = time.perf_counter()
@@ -274,7 +276,7 @@ def tune_family(
     # turned the lines back on for the others.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        storage=storage,
+        storage=open_study_storage(storage),
         study_name=name,
         direction="maximize",
         pruner=pruner,
@@ -422,6 +424,36 @@ def fit_final(
         family, hyperparams, X, y, settings=settings, groups=groups, calibrated=calibrated
     )
     return pipeline
+
+
+def open_study_storage(storage: str | None) -> str | optuna.storages.BaseStorage | None:
+    """What ``optuna.create_study`` takes for a study address: memory (None), a database
+    URL as is, or ``journal:PATH``, a journal file that processes on one host share
+    through file locks (no database needed)."""
+    if storage is None or not storage.startswith(JOURNAL_PREFIX):
+        return storage
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(storage.removeprefix(JOURNAL_PREFIX)))
+
+
+def merge_shared_results(results: Sequence[TuningResult]) -> TuningResult:
+    """One family's result from several tasks that tuned one shared study.
+
+    Each task reports the study's best as it stood when the task finished; the last to
+    finish saw every trial, so the highest best score is the study's best (its OOF is the
+    same whichever task computed it). Counts are the fullest any task saw.
+    """
+    if not results:
+        raise ValueError("no tuning result to merge")
+    best = max(results, key=lambda result: (result.best_score, result.n_trials))
+    fullest = max(results, key=lambda result: result.n_trials)
+    return replace(
+        best,
+        n_trials=fullest.n_trials,
+        n_pruned=fullest.n_pruned,
+        seconds=max(result.seconds for result in results),
+    )
 
 
 def prepare_study_storage(storage: str) -> None:

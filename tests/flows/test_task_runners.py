@@ -3,11 +3,19 @@ started by the run and stopped after it), with the same models either way."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.task_runners import DASK_ADDRESS_ENV, ConfiguredTaskRunner, describe, task_runner_for
+from flows.task_runners import (
+    DASK_ADDRESS_ENV,
+    ConfiguredTaskRunner,
+    describe,
+    task_runner_for,
+    trial_tasks,
+)
 from senim.config import OrchestrationParams
 
 # Wall time and the run's own identity differ between two runs; everything else may not.
@@ -66,3 +74,81 @@ def test_given_the_dask_runner_when_retraining_then_the_comparison_matches_the_l
     assert summary.data_version == _trained_store_session["summary"].data_version
     kept = [c for c in local.columns if c not in TIMING_COLUMNS]
     pd.testing.assert_frame_equal(on_dask[kept], local[kept])
+
+
+def test_given_threads_when_asked_for_trial_tasks_then_one_per_family_whatever_is_configured():
+    assert trial_tasks(OrchestrationParams(task_runner="local", trial_tasks=4)) == 1
+    assert trial_tasks(OrchestrationParams(task_runner="dask", trial_tasks=4)) == 4
+
+
+def test_given_split_trials_when_a_study_store_is_chosen_then_configured_journal_or_memory(
+    tmp_path, monkeypatch
+):
+    from flows.retrain_credit import study_store
+    from senim.config import Params
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    split = Params().with_overrides(orchestration={"task_runner": "dask", "trial_tasks": 2})
+    whole = Params().with_overrides(orchestration={"task_runner": "dask", "trial_tasks": 1})
+
+    assert study_store(whole, None, tmp_path) is None
+    assert study_store(split, "postgresql://db/optuna", tmp_path) == "postgresql://db/optuna"
+    assert study_store(split, None, tmp_path) == f"journal:{tmp_path / 'optuna-studies.journal'}"
+
+
+def test_given_split_trials_on_a_remote_cluster_without_a_study_database_then_refused(
+    tmp_path, monkeypatch
+):
+    from flows.retrain_credit import study_store
+    from senim.config import Params
+    from senim.errors import ConfigError
+
+    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://10.0.0.5:8786")
+    split = Params().with_overrides(orchestration={"task_runner": "dask", "trial_tasks": 2})
+
+    with pytest.raises(ConfigError, match="SENIM_OPTUNA_STORAGE"):
+        study_store(split, None, tmp_path)
+    assert study_store(split, "postgresql://db/optuna", tmp_path) == "postgresql://db/optuna"
+
+
+@pytest.mark.integration
+def test_given_trials_split_over_dask_tasks_when_retraining_then_each_study_ends_with_its_trials(
+    tmp_path, monkeypatch
+):
+    """Two Dask worker processes, two tasks per family on one journal-file study each: every
+    family's study ends with its configured trials (plus at most the other task's trial in
+    flight), run by both processes, and the retraining completes."""
+    import optuna
+
+    from flows.retrain_credit import retrain_credit
+    from models.credit_candidates import FAMILIES
+    from pipelines.credit.tuning import WORKER_ATTR, open_study_storage
+    from tests.integration_workspace import FAST_PARAMS, make_workspace
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    trials = {family: 4 for family in FAMILIES}
+    make_workspace(
+        tmp_path,
+        monkeypatch,
+        orchestration={"task_runner": "dask", "dask_workers": 2, "trial_tasks": 2},
+        tuning={**FAST_PARAMS["tuning"], "trials": trials},
+    )
+
+    summary = retrain_credit()
+
+    assert summary.registered_version == "1"
+    storage = open_study_storage(f"journal:{Path(summary.reports_dir) / 'optuna-studies.journal'}")
+    studies = optuna.get_all_study_summaries(storage=storage)
+    assert sorted(s.study_name.rsplit("-", 1)[-1] for s in studies) == sorted(FAMILIES)
+    workers = set()
+    for study in studies:
+        done = [
+            t
+            for t in optuna.load_study(study_name=study.study_name, storage=storage).trials
+            if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        ]
+        assert 4 <= len(done) <= 5, (study.study_name, len(done))
+        workers |= {t.user_attrs[WORKER_ATTR] for t in done}
+    assert len(workers) == 2
+    comparison = pd.read_csv(summary.comparison_csv)
+    assert set(FAMILIES) <= set(comparison["model"])

@@ -1,5 +1,6 @@
-"""Two tuning processes on one Optuna study in a real PostgreSQL: together they finish
-the configured trials, each contributing, instead of each running them all."""
+"""Two tuning processes on one Optuna study, in a real PostgreSQL or in a journal file (the
+LocalCluster's trial tasks): together they finish the configured trials, each
+contributing, instead of each running them all."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from pipelines.credit.tuning import WORKER_ATTR
 
-pytestmark = [pytest.mark.postgres, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 TRIALS = 16
 WORKER = textwrap.dedent(
@@ -44,14 +45,25 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_given_two_processes_on_one_postgres_study_then_together_they_finish_the_trials(
-    postgres_dsn, tmp_path
-):
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "journal"])
+def study_storage(request, tmp_path):
+    """A study address both processes reach: a PostgreSQL database, or a journal file."""
+    if request.param == "journal":
+        return f"journal:{tmp_path / 'studies.journal'}"
     from pipelines.credit.tuning import prepare_study_storage
     from tests.postgres_server import create_database
 
-    storage = create_database(postgres_dsn, "optuna_shared")
+    storage = create_database(request.getfixturevalue("postgres_dsn"), "optuna_shared")
     prepare_study_storage(storage)
+    return storage
+
+
+def test_given_two_processes_on_one_shared_study_then_together_they_finish_the_trials(
+    study_storage, tmp_path
+):
+    from pipelines.credit.tuning import open_study_storage
+
+    storage = study_storage
     go = tmp_path / "go"
     workers = [
         subprocess.Popen(
@@ -67,7 +79,7 @@ def test_given_two_processes_on_one_postgres_study_then_together_they_finish_the
     outputs = [worker.communicate(timeout=600)[0] for worker in workers]
 
     assert [worker.returncode for worker in workers] == [0, 0], outputs
-    trials = optuna.load_study(study_name="shared-dt", storage=storage).trials
+    trials = optuna.load_study(study_name="shared-dt", storage=open_study_storage(storage)).trials
     finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     # Together the configured count, plus at most the other worker's trial in flight.
     assert TRIALS <= len(finished) <= TRIALS + 1

@@ -15,7 +15,9 @@ from pipelines.credit.metrics import classification_metrics
 from pipelines.credit.schema import MODEL_COLUMNS, NAME, thesis_recipe
 from pipelines.credit.tuning import (
     CandidateSettings,
+    TuningResult,
     fit_final,
+    merge_shared_results,
     oof_predictions,
     run_baseline,
     tune_family,
@@ -244,6 +246,47 @@ def test_given_a_shared_study_with_more_to_do_when_a_worker_joins_then_it_tops_i
     )
 
     assert more.n_trials == 5
+
+
+def test_given_a_journal_file_as_study_address_when_a_worker_joins_then_it_shares_the_study(
+    data, tmp_path
+):
+    table, y, folds = data
+    shared = {"storage": f"journal:{tmp_path / 'studies.journal'}", "study_name": "lr-journal"}
+    first = tune_family(
+        "logistic_regression", _features(table), y, folds, n_trials=2, **shared, **KNOBS
+    )
+
+    second = tune_family(
+        "logistic_regression", _features(table), y, folds, n_trials=3, **shared, **KNOBS
+    )
+
+    assert (first.n_trials, second.n_trials) == (2, 3)
+    assert second.best_score >= first.best_score
+
+
+def _result(best_score: float, n_trials: int, seconds: float) -> TuningResult:
+    return TuningResult(
+        family="xgboost", best_params={"score": best_score}, best_score=best_score,
+        n_trials=n_trials, n_pruned=n_trials // 2, oof_proba=np.zeros((2, 6)),
+        oof_bands=np.zeros(2, dtype=int), seconds=seconds,
+    )  # fmt: skip
+
+
+def test_given_tasks_that_finished_one_study_at_different_times_when_merged_then_its_best_wins():
+    early, last, joined_late = (
+        _result(0.41, 7, 30.0),
+        _result(0.44, 10, 42.0),
+        _result(0.44, 9, 5.0),
+    )
+
+    merged = merge_shared_results([early, joined_late, last])
+
+    assert merged.best_params == {"score": 0.44} and merged.best_score == 0.44
+    assert (merged.n_trials, merged.n_pruned, merged.seconds) == (10, 5, 42.0)
+    assert merge_shared_results([early]).best_score == 0.41
+    with pytest.raises(ValueError, match="no tuning result"):
+        merge_shared_results([])
 
 
 def test_given_chosen_hyperparams_when_fitting_final_then_it_predicts_band_codes(data):
