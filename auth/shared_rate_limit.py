@@ -112,16 +112,21 @@ class SharedTokenBucketLimiter:
 
 
 def build_limiters(
-    params, engine: sa.Engine, env: Mapping[str, str], clock: Clock = time.monotonic
+    params,
+    engine: sa.Engine,
+    env: Mapping[str, str],
+    clock: Clock = time.monotonic,
+    wall_clock: Clock = time.time,
 ) -> RateLimiters:
-    """The auth layer's limiters: in memory, or in the database when
-    ``auth.rate_limit_store`` says so (``auto``: when this process is one of several
-    serving workers, ``senim serve --workers N``)."""
-    if not uses_shared_store(params, env):
+    """The auth layer's limiters: in memory (``clock``), or in the database (``wall_clock``,
+    which every process and host agrees on) when ``auth.rate_limit_store`` says so."""
+    if not uses_shared_store(params, env, engine):
         return RateLimiters.from_params(params, clock)
 
     def shared(scope: str, limit) -> SharedTokenBucketLimiter:
-        return SharedTokenBucketLimiter(engine, scope, limit.burst, limit.per_minute)
+        return SharedTokenBucketLimiter(
+            engine, scope, limit.burst, limit.per_minute, clock=wall_clock
+        )
 
     return RateLimiters(
         login_ip=shared("login_ip", params.login_rate_per_ip),
@@ -132,9 +137,13 @@ def build_limiters(
     )  # type: ignore[arg-type]
 
 
-def uses_shared_store(params, env: Mapping[str, str]) -> bool:
+def uses_shared_store(params, env: Mapping[str, str], engine: sa.Engine | None = None) -> bool:
+    """``auto``: shared when this process is one of several serving workers (``senim serve
+    --workers N``), or when the platform database is a server (PostgreSQL) that replicas on
+    other hosts may share; in memory for one process on its own SQLite file."""
     if params.rate_limit_store != "auto":
         return params.rate_limit_store == "database"
     from senim.environment import serving_workers
 
-    return serving_workers(env) > 1
+    on_a_server = engine is not None and engine.dialect.name != "sqlite"
+    return serving_workers(env) > 1 or on_a_server

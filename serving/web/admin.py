@@ -129,23 +129,11 @@ def add_admin_routes(app: Any, web: Any) -> None:
         role = _text(form, "role")
         where = f"grant-{user_id}"
         if not role:
-            return await _users_page(
-                web, request, session, 422, problems={where: "Choose a role to grant."}
-            )
-        principal = session.principal
-        try:
-            await run_in_threadpool(
-                accounts.grant_role,
-                web.runtime,
-                user_id,
-                role,
-                meta_of(request),
-                actor_id=principal.label,
-                actor_roles=principal.roles,
-            )
-        except AuthError as exc:
-            return await _row_refused(web, request, session, exc, where)
-        return _redirect(web, session, USERS, "role-granted", user=user_id, role=role)
+            return await _row_problem(request, session, 422, where, "Choose a role to grant.")
+        return await _change_row(
+            request, session, where, accounts.grant_role, user_id, role,
+            actor_roles=session.principal.roles, notice="role-granted", user=user_id, role=role,
+        )  # fmt: skip
 
     @app.post(USERS + "/{user_id}/roles/remove")
     async def remove_role(request: Request, user_id: str):
@@ -154,28 +142,15 @@ def add_admin_routes(app: Any, web: Any) -> None:
             return session
         role = _text(form, "role")
         where = f"remove-{user_id}"
-        principal = session.principal
-        if user_id == principal.subject and role == Role.ADMIN:
-            return await _users_page(
-                web,
-                request,
-                session,
-                409,
-                problems={where: "You cannot remove your own admin role here; another admin can."},
-            )
-        try:
-            await run_in_threadpool(
-                accounts.remove_role,
-                web.runtime,
-                user_id,
-                role,
-                meta_of(request),
-                actor_id=principal.label,
-                actor_roles=principal.roles,
-            )
-        except AuthError as exc:
-            return await _row_refused(web, request, session, exc, where)
-        return _redirect(web, session, USERS, "role-removed", user=user_id, role=role)
+        if user_id == session.principal.subject and role == Role.ADMIN:
+            return await _row_problem(
+                request, session, 409, where,
+                "You cannot remove your own admin role here; another admin can.",
+            )  # fmt: skip
+        return await _change_row(
+            request, session, where, accounts.remove_role, user_id, role,
+            actor_roles=session.principal.roles, notice="role-removed", user=user_id, role=role,
+        )  # fmt: skip
 
     @app.post(USERS + "/{user_id}/disable")
     async def disable_user(request: Request, user_id: str):
@@ -184,32 +159,35 @@ def add_admin_routes(app: Any, web: Any) -> None:
             return session
         where = f"disable-{user_id}"
         if user_id == session.principal.subject:
-            return await _users_page(
-                web,
-                request,
-                session,
-                409,
-                problems={where: "You cannot disable your own account here; another admin can."},
-            )
+            return await _row_problem(
+                request, session, 409, where,
+                "You cannot disable your own account here; another admin can.",
+            )  # fmt: skip
         if _text(form, "confirm") != "yes":
-            return await _users_page(
-                web,
-                request,
-                session,
-                422,
-                problems={where: "Tick the box to confirm: this cannot be undone here."},
+            return await _row_problem(
+                request, session, 422, where, "Tick the box to confirm: this cannot be undone here."
             )
+        return await _change_row(
+            request, session, where, accounts.disable_user, user_id,
+            notice="user-disabled", user=user_id,
+        )  # fmt: skip
+
+    async def _change_row(
+        request, session, where: str, change, *args, notice: str, actor_roles=None, **shown
+    ):
+        """One account change from a user's row, as the signed-in admin; back to the users
+        page with ``notice``, or with the refusal beside that row."""
+        actor = {"actor_id": session.principal.label}
+        if actor_roles is not None:
+            actor["actor_roles"] = actor_roles
         try:
-            await run_in_threadpool(
-                accounts.disable_user,
-                web.runtime,
-                user_id,
-                meta_of(request),
-                actor_id=session.principal.label,
-            )
+            await run_in_threadpool(change, web.runtime, *args, meta_of(request), **actor)
         except AuthError as exc:
             return await _row_refused(web, request, session, exc, where)
-        return _redirect(web, session, USERS, "user-disabled", user=user_id)
+        return _redirect(web, session, USERS, notice, **shown)
+
+    async def _row_problem(request, session, status: int, where: str, message: str):
+        return await _users_page(web, request, session, status, problems={where: message})
 
     async def _users_page(
         web, request, session, status=200, *, form=None, problems=None, error=None, notice_from=None
@@ -240,7 +218,7 @@ def add_admin_routes(app: Any, web: Any) -> None:
         user that is not listed has no row: then at the top)."""
         if isinstance(exc, NotFound):
             return await _users_page(web, request, session, exc.status, error=exc.message)
-        return await _users_page(web, request, session, exc.status, problems={where: exc.message})
+        return await _row_problem(request, session, exc.status, where, exc.message)
 
     # --- API keys ------------------------------------------------------------------------
 

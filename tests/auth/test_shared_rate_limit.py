@@ -9,6 +9,7 @@ import textwrap
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from auth.shared_rate_limit import SharedTokenBucketLimiter, build_limiters, uses_shared_store
 from senim.config import AuthParams
@@ -111,17 +112,46 @@ def test_given_a_reset_when_hit_again_then_the_burst_is_back(database_url):
 
 
 @pytest.mark.parametrize(
-    ("store", "workers", "shared"),
-    [("auto", "1", False), ("auto", "3", True), ("memory", "3", False), ("database", "1", True)],
+    ("store", "workers", "database", "shared"),
+    [
+        ("auto", "1", "sqlite", False),
+        ("auto", "3", "sqlite", True),
+        ("auto", "1", "postgresql", True),  # replicas on other hosts may share it
+        ("memory", "3", "postgresql", False),
+        ("database", "1", "sqlite", True),
+    ],
 )
-def test_given_the_store_setting_and_workers_then_buckets_live_where_expected(
-    tmp_path, store, workers, shared
+def test_given_the_store_setting_workers_and_database_then_buckets_live_where_expected(
+    tmp_path, store, workers, database, shared
 ):
     params = AuthParams(rate_limit_store=store)
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    url = (
+        f"sqlite:///{tmp_path / 'p.db'}"
+        if database == "sqlite"
+        else "postgresql+psycopg2://senim@127.0.0.1:1/senim"  # never connected to here
+    )
+    engine = sa.create_engine(url)
     env = {"SENIM_SERVING_WORKERS": workers}
 
     limiters = build_limiters(params, engine, env)
 
-    assert uses_shared_store(params, env) is shared and limiters.shared is shared
+    assert uses_shared_store(params, env, engine) is shared and limiters.shared is shared
     assert isinstance(limiters.api_key, SharedTokenBucketLimiter) is shared
+
+
+def test_given_a_frozen_wall_clock_when_shared_buckets_refill_then_they_follow_it(tmp_path):
+    """The runtime hands its wall clock to database buckets (tests freeze it; production
+    reads time.time, which every host agrees on)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    migrate(engine)
+    now = [1_000.0]
+    limiters = build_limiters(
+        AuthParams(rate_limit_store="database", api_key_rate={"burst": 1, "per_minute": 1}),
+        engine,
+        {},
+        wall_clock=lambda: now[0],
+    )
+
+    assert limiters.api_key.hit("k").allowed and not limiters.api_key.hit("k").allowed
+    now[0] += 61
+    assert limiters.api_key.hit("k").allowed

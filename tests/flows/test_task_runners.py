@@ -76,6 +76,77 @@ def test_given_the_dask_runner_when_retraining_then_the_comparison_matches_the_l
     pd.testing.assert_frame_equal(on_dask[kept], local[kept])
 
 
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask cluster as the README starts one: `dask scheduler` and `dask worker`
+    processes (2 worker processes, one thread each), stopped after the test."""
+    import signal
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    from tests.serving.credit_server import free_port
+
+    bin_dir = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{free_port()}"
+    commands = (
+        [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
+         "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        [str(bin_dir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
+         "--no-dashboard"],
+    )  # fmt: skip
+    processes = []
+    for number, command in enumerate(commands):
+        log = (tmp_path / f"dask-{number}.log").open("w")
+        processes.append(
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    try:
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            yield address, client
+    finally:
+        import os
+
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.integration
+def test_given_an_existing_dask_cluster_when_retraining_then_its_workers_tune_the_same_models(
+    _trained_store_session, dask_cluster, tmp_path, monkeypatch
+):
+    """SENIM_DASK_ADDRESS names a cluster started apart from the run (scheduler and worker
+    processes): the families are tuned on its workers, and the comparison matches the
+    local runner's candidate by candidate."""
+    from distributed import get_task_stream
+
+    from flows.retrain_credit import retrain_credit
+    from models.credit_candidates import FAMILIES
+    from tests.integration_workspace import make_workspace
+
+    address, client = dask_cluster
+    local = pd.read_csv(_trained_store_session["summary"].comparison_csv)
+    make_workspace(tmp_path, monkeypatch, orchestration={"task_runner": "dask"})
+    monkeypatch.setenv(DASK_ADDRESS_ENV, address)
+
+    with get_task_stream(client) as stream:
+        summary = retrain_credit()
+
+    # One Dask task per family and one for the thesis baseline, on both worker processes.
+    assert len(stream.data) >= len(FAMILIES) + 1, stream.data
+    assert len({entry["worker"] for entry in stream.data}) == 2
+    on_cluster = pd.read_csv(summary.comparison_csv)
+    kept = [c for c in local.columns if c not in TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(on_cluster[kept], local[kept])
+
+
 def test_given_threads_when_asked_for_trial_tasks_then_one_per_family_whatever_is_configured():
     assert trial_tasks(OrchestrationParams(task_runner="local", trial_tasks=4)) == 1
     assert trial_tasks(OrchestrationParams(task_runner="dask", trial_tasks=4)) == 4

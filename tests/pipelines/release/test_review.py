@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import dataclass
 
-import pyotp
 import pytest
 
 from pipelines.release import review as mr
 from pipelines.release.gate import GateDecision
+from tests.auth.totp_person import TotpPerson as Person
 
 MODEL = "credit-rating"
 PASSWORD = "correct horse battery staple"
 FAST_AUTH = {"argon2_time_cost": 1, "argon2_memory_kib": 19456}
-
-
-@dataclass
-class Person:
-    username: str
-    user_id: str
-    secret: str
-    last_step: int = -1
-
-    def code(self) -> str:
-        """A code for a step not used yet (the current one, or the next within the window)."""
-        step = max(int(time.time() // 30), self.last_step + 1)
-        self.last_step = step
-        return pyotp.TOTP(self.secret).at(step * 30)
 
 
 def review_workspace(root, monkeypatch, **review) -> None:

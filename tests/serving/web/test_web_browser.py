@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyotp
 import pytest
 
+from tests.auth.totp_person import TotpPerson as Person
 from tests.serving.credit_server import PASSWORD, TEST_META, deployed_credit_service
 
 pytestmark = pytest.mark.integration
@@ -36,26 +34,6 @@ FAST_AUTH = {
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI and the README install it
     pytest.skip("no system Chromium (apt install chromium)", allow_module_level=True)
-
-
-@dataclass
-class Person:
-    username: str
-    user_id: str
-    secret: str
-    last_step: int = -1
-
-    def code(self) -> str:
-        """A code for a step not used yet (each code works once; the server accepts the
-        current step and one either side), waiting for the next step when needed."""
-        while True:
-            current = int(time.time() // 30)
-            step = max(current, self.last_step + 1)
-            if step <= current + 1:
-                break
-            time.sleep((current + 1) * 30 - time.time() + 0.2)
-        self.last_step = step
-        return pyotp.TOTP(self.secret).at(step * 30)
 
 
 def _person(runtime, admin_id: str, username: str, roles: list[str]) -> Person:
