@@ -70,37 +70,30 @@ async def steady_load(
 ) -> Run:
     """``rate`` requests/s on a fixed schedule; ``promote`` runs in a thread at
     ``promote_at`` seconds (its start and end are written into ``events``)."""
-    import aiohttp
+    from bench.serving import on_schedule
 
     run = Run()
-    total = int(rate * seconds)
-    connector = aiohttp.TCPConnector(limit=512)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        start = time.perf_counter() + 0.2
 
-        async def one(i: int) -> None:
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    payload = await response.read()
-                    ok = response.status == 200
-            except Exception:  # noqa: BLE001 - a failed request is an error to count
-                ok, payload = False, b""
-            elapsed = (time.perf_counter() - scheduled) * 1000
-            version = json.loads(payload)["lineage"]["model_version"] if ok else None
-            run.answers.append(Answer(scheduled - start, elapsed, ok, version))
+    async def request(session, scheduled: float, start: float) -> None:
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                payload = await response.read()
+                ok = response.status == 200
+        except Exception:  # noqa: BLE001 - a failed request is an error to count
+            ok, payload = False, b""
+        elapsed = (time.perf_counter() - scheduled) * 1000
+        version = json.loads(payload)["lineage"]["model_version"] if ok else None
+        run.answers.append(Answer(scheduled - start, elapsed, ok, version))
 
-        async def promoter() -> None:
-            await asyncio.sleep(max(0.0, start + promote_at - time.perf_counter()))
-            events["promoted"] = time.perf_counter() - start
-            await asyncio.to_thread(promote)
-            events["deployed"] = time.perf_counter() - start
+    async def promoter(start: float) -> None:
+        await asyncio.sleep(max(0.0, start + promote_at - time.perf_counter()))
+        events["promoted"] = time.perf_counter() - start
+        await asyncio.to_thread(promote)
+        events["deployed"] = time.perf_counter() - start
 
-        jobs = [one(i) for i in range(total)]
-        if promote is not None:
-            jobs.append(promoter())
-        await asyncio.gather(*jobs)
+    await on_schedule(
+        rate, seconds, request, also=(lambda start: [promoter(start)]) if promote else ()
+    )
     run.answers.sort(key=lambda a: a.scheduled)
     return run
 

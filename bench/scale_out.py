@@ -37,31 +37,13 @@ MARKER = "<!-- scale_out -->"
 REAL_CSV = REPO.parent / "shared" / "data" / "corporate_rating" / "corporate_rating_dev.csv"
 
 
-def _home(tmp: Path, name: str, **sections: dict) -> dict:
-    import yaml
-
-    home, workspace = tmp / f"{name}-home", tmp / f"{name}-workspace"
-    workspace.mkdir(parents=True)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for section, values in sections.items():
-        params[section] = {**params.get(section, {}), **values}
-    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "SENIM_HOME": str(home), "SENIM_WORKSPACE": str(workspace)}
-    for variable in (
-        "MLFLOW_TRACKING_URI",
-        "SENIM_DATABASE_URL",
-        "SENIM_OPTUNA_STORAGE",
-        "SENIM_DASK_ADDRESS",
-    ):
-        env.pop(variable, None)
-    return env
-
-
 def retrain(tmp: Path, runner: str, trial_tasks: int = 1) -> tuple[float, dict, dict]:
     """Wall seconds of `senim credit train` with ``runner`` (and ``trial_tasks`` Dask tasks
     per family); its metrics.json; its env."""
     orchestration = {"task_runner": runner, "dask_workers": 2, "trial_tasks": trial_tasks}
-    env = _home(tmp, f"{runner}-{trial_tasks}", orchestration=orchestration)
+    from bench.serving import fresh_home
+
+    env = fresh_home(tmp, f"{runner}-{trial_tasks}", dict(os.environ), orchestration=orchestration)
     senim = str(Path(sys.executable).parent / "senim")
     command = [senim, "credit", "train"] + (["--data", str(REAL_CSV)] if REAL_CSV.is_file() else [])
     started = time.perf_counter()

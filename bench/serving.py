@@ -111,11 +111,12 @@ async def _send(session, target: Target, body: bytes, *, batch: bool = False) ->
         return False
 
 
-async def open_loop(target: Target, rate: float, seconds: float) -> Phase:
-    """``rate`` single-row requests per second on a fixed schedule."""
+async def on_schedule(rate: float, seconds: float, request, also=None) -> int:
+    """``request(session, scheduled, start)`` ``rate`` times a second for ``seconds`` on a
+    fixed schedule (open loop: a slow answer never delays the next request), with the
+    coroutines ``also(start)`` returns running beside them; how many were sent."""
     import aiohttp
 
-    phase = Phase(f"single @ {rate:g}/s", seconds)
     total = int(rate * seconds)
     connector = aiohttp.TCPConnector(limit=512)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -124,14 +125,23 @@ async def open_loop(target: Target, rate: float, seconds: float) -> Phase:
         async def one(i: int) -> None:
             scheduled = start + i / rate
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            ok = await _send(session, target, target.single)
-            if ok:
-                phase.latencies.append((time.perf_counter() - scheduled) * 1000)
-            else:
-                phase.errors += 1
+            await request(session, scheduled, start)
 
-        phase.sent = total
-        await asyncio.gather(*(one(i) for i in range(total)))
+        await asyncio.gather(*(one(i) for i in range(total)), *(also(start) if also else ()))
+    return total
+
+
+async def open_loop(target: Target, rate: float, seconds: float) -> Phase:
+    """``rate`` single-row requests per second on a fixed schedule."""
+    phase = Phase(f"single @ {rate:g}/s", seconds)
+
+    async def request(session, scheduled: float, _start: float) -> None:
+        if await _send(session, target, target.single):
+            phase.latencies.append((time.perf_counter() - scheduled) * 1000)
+        else:
+            phase.errors += 1
+
+    phase.sent = await on_schedule(rate, seconds, request)
     return phase
 
 
@@ -397,18 +407,35 @@ def in_process(env: dict, applications: list[dict], seconds: float) -> list[list
     return rows
 
 
+def fresh_home(tmp: Path, name: str, source_env: dict, **sections: dict) -> dict:
+    """``source_env`` with a SENIM_HOME and workspace of its own under ``tmp``: the
+    repository's params.yaml (``sections`` override keys), no outside store or cluster."""
+    import yaml
+
+    home, workspace = tmp / f"{name}-home", tmp / f"{name}-workspace"
+    workspace.mkdir(parents=True)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section] = {**params.get(section, {}), **values}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**source_env, "SENIM_HOME": str(home), "SENIM_WORKSPACE": str(workspace)}
+    for variable in (
+        "MLFLOW_TRACKING_URI",
+        "SENIM_DATABASE_URL",
+        "SENIM_OPTUNA_STORAGE",
+        "SENIM_DASK_ADDRESS",
+    ):
+        env.pop(variable, None)
+    return env
+
+
 def real_data_home(tmp: Path, source_env: dict) -> tuple[dict, str]:
     """A SENIM_HOME whose champion was trained on the real corporate_rating file."""
     import mlflow
 
     from senim.environment import resolve_stores
 
-    home, workspace = tmp / "real-home", tmp / "real-workspace"
-    workspace.mkdir()
-    (workspace / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    env = {**source_env, "SENIM_HOME": str(home), "SENIM_WORKSPACE": str(workspace)}
-    for name in ("MLFLOW_TRACKING_URI", "SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE"):
-        env.pop(name, None)
+    env = fresh_home(tmp, "real", source_env)
     senim = str(Path(sys.executable).parent / "senim")
     print(f"training on {REAL_CSV} (a few minutes) ...", file=sys.stderr)
     trained = subprocess.run([senim, "credit", "train", "--data", str(REAL_CSV)], env=env,
