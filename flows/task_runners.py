@@ -8,7 +8,8 @@ flow runs either way from ``senim run``, ``dvc repro``, a Prefect deployment or 
 - ``dask``: ``prefect_dask.DaskTaskRunner``, on the Dask scheduler at ``SENIM_DASK_ADDRESS``
   when set (an existing cluster), else on a ``distributed.LocalCluster`` of
   ``orchestration.dask_workers`` worker processes (one thread each) started for the run
-  and stopped after it. The runner logs the cluster's dashboard link into the run's log.
+  and stopped after it. The run links the cluster's dashboard (artifact ``dask-dashboard``,
+  and a line in its log).
 
 Each candidate family is one task (the tuning that dominates a retraining), seeded by the
 family's settings, so both runners produce the same models and metrics. On Dask,
@@ -26,6 +27,7 @@ from typing import Any
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 DASK_ADDRESS_ENV = "SENIM_DASK_ADDRESS"
+DASHBOARD_ARTIFACT = "dask-dashboard"  # the run's link artifact
 
 
 def task_runner_for(orchestration: Any) -> TaskRunner:
@@ -67,6 +69,7 @@ class ConfiguredTaskRunner(TaskRunner):
     def __init__(self) -> None:
         super().__init__()
         self.inner: TaskRunner | None = None
+        self._announcement: str | None = None  # for the run's log, once a run context exists
 
     @property
     def name(self) -> str:
@@ -82,15 +85,35 @@ class ConfiguredTaskRunner(TaskRunner):
         orchestration = load_params(resolve_stores().params_path).orchestration
         self.inner = task_runner_for(orchestration)
         self.inner.__enter__()
-        _run_log(f"task runner: {describe(orchestration)}{_dashboard(self.inner)}")
+        # Prefect enters the task runner before the flow run's context exists: the line
+        # goes to the run's log with the first task submitted.
+        self._announcement = f"task runner: {describe(orchestration)}"
         return super().__enter__()
+
+    def _announce(self) -> None:
+        """Say where the run's tasks go, in its log, and link the Dask dashboard as an
+        artifact of the run (shown on its page whatever the log level)."""
+        if self._announcement is None:
+            return
+        link = _dashboard_link(self.inner)
+        _run_log(self._announcement + (f"; Dask dashboard: {link}" if link else ""))
+        if link:
+            from prefect.artifacts import create_link_artifact
+
+            create_link_artifact(
+                link=link,
+                link_text="Dask dashboard",
+                key=DASHBOARD_ARTIFACT,
+                description="The Dask cluster this run's tuning tasks ran on.",
+            )
+        self._announcement = None
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         try:
             if self.inner is not None:
                 self.inner.__exit__(exc_type, exc_value, traceback)
         finally:
-            self.inner = None
+            self.inner, self._announcement = None, None
             super().__exit__(exc_type, exc_value, traceback)
 
     def submit(
@@ -98,17 +121,22 @@ class ConfiguredTaskRunner(TaskRunner):
     ) -> Any:
         if self.inner is None:
             raise RuntimeError("the task runner is not started")
+        self._announce()
         return self.inner.submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
 
     def map(self, task: Any, parameters: dict[str, Any], wait_for: Any = None) -> Any:
         if self.inner is None:
             raise RuntimeError("the task runner is not started")
+        self._announce()
         return self.inner.map(task, parameters, wait_for=wait_for)
 
 
-def _dashboard(runner: TaskRunner) -> str:
-    link = getattr(getattr(runner, "_client", None), "dashboard_link", None)
-    return f"; Dask dashboard: {link}" if link else ""
+def _dashboard_link(runner: TaskRunner | None) -> str | None:
+    """The Dask dashboard's address (the Dask runner connects its client on first use,
+    which the first submitted task does anyway); None for threads."""
+    if runner is None or runner.name != "dask":
+        return None
+    return getattr(runner.client, "dashboard_link", None) or None
 
 
 def _run_log(message: str) -> None:

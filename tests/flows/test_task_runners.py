@@ -10,6 +10,7 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.task_runners import (
+    DASHBOARD_ARTIFACT,
     DASK_ADDRESS_ENV,
     ConfiguredTaskRunner,
     describe,
@@ -51,29 +52,6 @@ def test_given_no_address_when_built_then_a_local_cluster_of_the_configured_work
 def test_given_a_runner_not_started_when_a_task_is_submitted_then_it_says_so():
     with pytest.raises(RuntimeError, match="not started"):
         ConfiguredTaskRunner().submit(object(), {})
-
-
-@pytest.mark.integration
-def test_given_the_dask_runner_when_retraining_then_the_comparison_matches_the_local_runner(
-    _trained_store_session, tmp_path, monkeypatch
-):
-    """The shared trained store was retrained with the local runner on the same params and
-    seeds; a retraining on a fresh store through a Dask LocalCluster of 2 worker processes
-    must select the same model with the same metrics, candidate by candidate."""
-    from flows.retrain_credit import retrain_credit
-    from tests.integration_workspace import make_workspace
-
-    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
-    local = pd.read_csv(_trained_store_session["summary"].comparison_csv)
-    make_workspace(tmp_path, monkeypatch, orchestration={"task_runner": "dask", "dask_workers": 2})
-
-    summary = retrain_credit()
-
-    on_dask = pd.read_csv(summary.comparison_csv)
-    assert summary.best == _trained_store_session["summary"].best
-    assert summary.data_version == _trained_store_session["summary"].data_version
-    kept = [c for c in local.columns if c not in TIMING_COLUMNS]
-    pd.testing.assert_frame_equal(on_dask[kept], local[kept])
 
 
 @pytest.fixture
@@ -124,7 +102,8 @@ def test_given_an_existing_dask_cluster_when_retraining_then_its_workers_tune_th
 ):
     """SENIM_DASK_ADDRESS names a cluster started apart from the run (scheduler and worker
     processes): the families are tuned on its workers, and the comparison matches the
-    local runner's candidate by candidate."""
+    local runner's (the shared trained store, same params and seeds) candidate by
+    candidate. (A LocalCluster started by the run is the trial-split test's.)"""
     from distributed import get_task_stream
 
     from flows.retrain_credit import retrain_credit
@@ -143,6 +122,8 @@ def test_given_an_existing_dask_cluster_when_retraining_then_its_workers_tune_th
     assert len(stream.data) >= len(FAMILIES) + 1, stream.data
     assert len({entry["worker"] for entry in stream.data}) == 2
     on_cluster = pd.read_csv(summary.comparison_csv)
+    assert summary.best == _trained_store_session["summary"].best
+    assert summary.data_version == _trained_store_session["summary"].data_version
     kept = [c for c in local.columns if c not in TIMING_COLUMNS]
     pd.testing.assert_frame_equal(on_cluster[kept], local[kept])
 
@@ -186,9 +167,10 @@ def test_given_split_trials_on_a_remote_cluster_without_a_study_database_then_re
 def test_given_trials_split_over_dask_tasks_when_retraining_then_each_study_ends_with_its_trials(
     tmp_path, monkeypatch
 ):
-    """Two Dask worker processes, two tasks per family on one journal-file study each: every
-    family's study ends with its configured trials (plus at most the other task's trial in
-    flight), run by both processes, and the retraining completes."""
+    """A LocalCluster of two worker processes started by the run (its dashboard linked as
+    an artifact of the run), two tasks per family on one journal-file study each: every family's
+    study ends with its configured trials (plus at most the other task's trial in flight),
+    run by both processes, and the retraining completes."""
     import optuna
 
     from flows.retrain_credit import retrain_credit
@@ -223,3 +205,22 @@ def test_given_trials_split_over_dask_tasks_when_retraining_then_each_study_ends
     assert len(workers) == 2
     comparison = pd.read_csv(summary.comparison_csv)
     assert set(FAMILIES) <= set(comparison["model"])
+    (dashboard,) = _artifacts(DASHBOARD_ARTIFACT)
+    assert "[Dask dashboard](http://127.0.0.1:" in dashboard
+
+
+def _artifacts(key: str) -> list[str]:
+    """The data of the artifacts under ``key`` on this workspace's Prefect API."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+            return [str(artifact.data) for artifact in found]
+
+    return asyncio.run(read())
