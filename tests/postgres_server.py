@@ -29,8 +29,11 @@ READY_TIMEOUT_S = 30.0
 
 
 @contextmanager
-def running_postgres() -> Iterator[str]:
-    """Yield ``postgresql://postgres@127.0.0.1:PORT/postgres``; skip if PostgreSQL is absent."""
+def running_postgres(durable: bool = False) -> Iterator[str]:
+    """Yield ``postgresql://postgres@127.0.0.1:PORT/postgres``; skip if PostgreSQL is absent.
+
+    Tests run it without flushing to disk; ``durable`` keeps PostgreSQL's own defaults
+    (fsync, synchronous commit), for benchmarks that must not flatter a write."""
     if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
         pytest.skip(f"PostgreSQL 15 server binaries not found in {PG_BIN}")
     prefix = _run_as_postgres_prefix()
@@ -45,10 +48,9 @@ def running_postgres() -> Iterator[str]:
         _run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
               "--auth=trust", "--encoding=UTF8", "--no-sync"], "initdb")  # fmt: skip
         port = free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {shlex.quote(str(workdir))} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {shlex.quote(str(workdir))}"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         started = True  # from here on, stop it even if start reports a failure
         _run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
               "-w", "-t", str(int(READY_TIMEOUT_S)), "start"], "pg_ctl start", log)  # fmt: skip
