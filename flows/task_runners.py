@@ -97,16 +97,19 @@ class ConfiguredTaskRunner(TaskRunner):
             return
         link = _dashboard_link(self.inner)
         _run_log(self._announcement + (f"; Dask dashboard: {link}" if link else ""))
+        self._announcement = None
         if link:
             from prefect.artifacts import create_link_artifact
 
-            create_link_artifact(
-                link=link,
-                link_text="Dask dashboard",
-                key=DASHBOARD_ARTIFACT,
-                description="The Dask cluster this run's tuning tasks ran on.",
-            )
-        self._announcement = None
+            try:
+                create_link_artifact(
+                    link=link,
+                    link_text="Dask dashboard",
+                    key=DASHBOARD_ARTIFACT,
+                    description="The Dask cluster this run's tuning tasks ran on.",
+                )
+            except Exception as exc:  # noqa: BLE001 - a missing link never stops a retraining
+                _run_log(f"the Dask dashboard link was not attached to the run: {exc}")
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         try:

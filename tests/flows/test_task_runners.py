@@ -224,3 +224,30 @@ def _artifacts(key: str) -> list[str]:
             return [str(artifact.data) for artifact in found]
 
     return asyncio.run(read())
+
+
+def test_given_the_run_api_refuses_the_dashboard_link_when_announced_then_the_run_goes_on(
+    monkeypatch,
+):
+    from types import SimpleNamespace
+
+    import flows.task_runners as runners
+
+    said: list[str] = []
+    monkeypatch.setattr(runners, "_run_log", said.append)
+
+    def refuse(**_):
+        raise RuntimeError("artifact API down")
+
+    monkeypatch.setattr("prefect.artifacts.create_link_artifact", refuse)
+    runner = ConfiguredTaskRunner()
+    runner.inner = SimpleNamespace(name="dask", client=SimpleNamespace(dashboard_link="http://d"))
+    runner._announcement = "task runner: Dask LocalCluster (2 worker processes)"
+
+    runner._announce()
+    runner._announce()  # once per run
+
+    assert said == [
+        "task runner: Dask LocalCluster (2 worker processes); Dask dashboard: http://d",
+        "the Dask dashboard link was not attached to the run: artifact API down",
+    ]
