@@ -187,7 +187,9 @@ def test_given_trials_split_over_dask_tasks_when_retraining_then_each_study_ends
         tuning={**FAST_PARAMS["tuning"], "trials": trials},
     )
 
-    summary = retrain_credit()
+    state = retrain_credit(return_state=True)
+
+    summary = state.result()
 
     assert summary.registered_version == "1"
     storage = open_study_storage(f"journal:{Path(summary.reports_dir) / 'optuna-studies.journal'}")
@@ -205,21 +207,28 @@ def test_given_trials_split_over_dask_tasks_when_retraining_then_each_study_ends
     assert len(workers) == 2
     comparison = pd.read_csv(summary.comparison_csv)
     assert set(FAMILIES) <= set(comparison["model"])
-    (dashboard,) = _artifacts(DASHBOARD_ARTIFACT)
+    (dashboard,) = _artifacts(DASHBOARD_ARTIFACT, state.state_details.flow_run_id)
     assert "[Dask dashboard](http://127.0.0.1:" in dashboard
 
 
-def _artifacts(key: str) -> list[str]:
-    """The data of the artifacts under ``key`` on this workspace's Prefect API."""
+def _artifacts(key: str, flow_run_id) -> list[str]:
+    """The data of one flow run's artifacts under ``key`` (other tests' runs share the API)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     async def read() -> list[str]:
         async with get_client() as client:
             found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[key]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                )
             )
             return [str(artifact.data) for artifact in found]
 
