@@ -137,7 +137,7 @@ def build_limiters(
     )  # type: ignore[arg-type]
 
 
-def uses_shared_store(params, env: Mapping[str, str], engine: sa.Engine | None = None) -> bool:
+def uses_shared_store(params, env: Mapping[str, str], engine: sa.Engine) -> bool:
     """``auto``: shared when this process is one of several serving workers (``senim serve
     --workers N``), or when the platform database is a server (PostgreSQL) that replicas on
     other hosts may share; in memory for one process on its own SQLite file."""
@@ -145,5 +145,4 @@ def uses_shared_store(params, env: Mapping[str, str], engine: sa.Engine | None =
         return params.rate_limit_store == "database"
     from senim.environment import serving_workers
 
-    on_a_server = engine is not None and engine.dialect.name != "sqlite"
-    return serving_workers(env) > 1 or on_a_server
+    return serving_workers(env) > 1 or engine.dialect.name != "sqlite"

@@ -92,7 +92,7 @@ async def steady_load(
         events["deployed"] = time.perf_counter() - start
 
     await on_schedule(
-        rate, seconds, request, also=(lambda start: [promoter(start)]) if promote else ()
+        rate, seconds, request, also=(lambda start: [promoter(start)]) if promote else None
     )
     run.answers.sort(key=lambda a: a.scheduled)
     return run

@@ -418,15 +418,12 @@ def fresh_home(tmp: Path, name: str, source_env: dict, **sections: dict) -> dict
     for section, values in sections.items():
         params[section] = {**params.get(section, {}), **values}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**source_env, "SENIM_HOME": str(home), "SENIM_WORKSPACE": str(workspace)}
-    for variable in (
-        "MLFLOW_TRACKING_URI",
-        "SENIM_DATABASE_URL",
-        "SENIM_OPTUNA_STORAGE",
-        "SENIM_DASK_ADDRESS",
-    ):
-        env.pop(variable, None)
-    return env
+    from tests.integration_workspace import without_outside_stores
+
+    return without_outside_stores(source_env) | {
+        "SENIM_HOME": str(home),
+        "SENIM_WORKSPACE": str(workspace),
+    }
 
 
 def real_data_home(tmp: Path, source_env: dict) -> tuple[dict, str]:

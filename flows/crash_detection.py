@@ -36,11 +36,6 @@ FINAL_EVENTS = (
 )
 
 
-def silence_window(heartbeat_seconds: int, missed_heartbeats: int) -> timedelta:
-    """How long after its last heartbeat a run without news is declared crashed."""
-    return timedelta(seconds=heartbeat_seconds * missed_heartbeats)
-
-
 def crash_automation(heartbeat_seconds: int, missed_heartbeats: int) -> Any:
     """The proactive automation, as Prefect's own guide writes it, scoped to Senim's runs."""
     from prefect.automations import AutomationCore
@@ -49,7 +44,7 @@ def crash_automation(heartbeat_seconds: int, missed_heartbeats: int) -> Any:
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    window = silence_window(heartbeat_seconds, missed_heartbeats)
+    window = timedelta(seconds=heartbeat_seconds * missed_heartbeats)  # after the last beat
     return AutomationCore(
         name=AUTOMATION_NAME,
         description=(

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.retraining_lease import holds_retraining_lease
 from flows.run_artifacts import publish_comparison, publish_decision
-from flows.task_runners import ConfiguredTaskRunner, on_existing_cluster, trial_tasks
+from flows.task_runners import ConfiguredTaskRunner, dask_address, trial_tasks
 from models.credit_candidates import FAMILIES
 from pipelines.common.data_versioning import file_md5, version_snapshot
 from pipelines.common.lineage import git_commit, lineage_for
@@ -129,7 +129,7 @@ def study_store(params: Params, configured: str | None, run_dir: Path) -> str | 
         return configured
     if trial_tasks(params.orchestration) == 1:
         return None
-    if on_existing_cluster():
+    if dask_address():
         raise ConfigError(
             f"orchestration.trial_tasks is {params.orchestration.trial_tasks}: the tasks of "
             "one family share its Optuna study, and workers of the Dask cluster at "

@@ -36,7 +36,7 @@ def task_runner_for(orchestration: Any) -> TaskRunner:
         return ThreadPoolTaskRunner(max_workers=orchestration.local_workers)
     from prefect_dask import DaskTaskRunner
 
-    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    address = dask_address()
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
@@ -56,9 +56,10 @@ def trial_tasks(orchestration: Any) -> int:
     return orchestration.trial_tasks if orchestration.task_runner == "dask" else 1
 
 
-def on_existing_cluster() -> bool:
-    """Whether a dask run goes to a cluster at ``SENIM_DASK_ADDRESS`` (other hosts)."""
-    return bool(os.environ.get(DASK_ADDRESS_ENV, "").strip())
+def dask_address() -> str:
+    """The existing cluster a dask run goes to (``SENIM_DASK_ADDRESS``); empty: a
+    LocalCluster of the run's own."""
+    return os.environ.get(DASK_ADDRESS_ENV, "").strip()
 
 
 class ConfiguredTaskRunner(TaskRunner):
@@ -158,7 +159,7 @@ def _run_log(message: str) -> None:
 def describe(orchestration: Any) -> str:
     if orchestration.task_runner == "local":
         return f"local threads ({orchestration.local_workers})"
-    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    address = dask_address()
     if address:
         return f"Dask cluster at {address}"
     return f"Dask LocalCluster ({orchestration.dask_workers} worker processes)"

@@ -100,6 +100,19 @@ TINY_FER = {
 }
 
 
+# What points a run at stores (or a cluster) outside its SENIM_HOME: a test's workspace
+# never inherits them from the machine it runs on.
+OUTSIDE_STORES = (
+    "MLFLOW_TRACKING_URI",
+    "SENIM_OPTUNA_STORAGE",
+    "SENIM_SOURCE_DSN",
+    "SENIM_DVC_REMOTE",
+    "SENIM_ARTIFACT_ROOT",
+    "SENIM_DATABASE_URL",
+    "SENIM_DASK_ADDRESS",
+)
+
+
 def write_params(workspace: Path, **sections: dict) -> Path:
     merged = {k: dict(v) for k, v in FAST_PARAMS.items()}
     for section, values in sections.items():
@@ -116,13 +129,11 @@ def make_workspace(root: Path, monkeypatch, **sections: dict) -> Path:
     write_params(workspace, **sections)
     monkeypatch.setenv("SENIM_WORKSPACE", str(workspace))
     monkeypatch.setenv("SENIM_HOME", str(root / "home"))
-    for name in (
-        "MLFLOW_TRACKING_URI",
-        "SENIM_OPTUNA_STORAGE",
-        "SENIM_SOURCE_DSN",
-        "SENIM_DVC_REMOTE",
-        "SENIM_ARTIFACT_ROOT",
-        "SENIM_DATABASE_URL",
-    ):
+    for name in OUTSIDE_STORES:
         monkeypatch.delenv(name, raising=False)
     return workspace
+
+
+def without_outside_stores(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a child process that must keep to its own SENIM_HOME's stores."""
+    return {key: value for key, value in env.items() if key not in OUTSIDE_STORES}

@@ -55,7 +55,6 @@ def setup(
         crash_automation,
         ensure_work_pool,
         install_crash_automation,
-        silence_window,
     )
     from senim.config import load_params
     from senim.environment import resolve_stores
@@ -78,11 +77,7 @@ def setup(
         pool_created, automation_outcome = asyncio.run(apply())
     except (httpx.HTTPError, OSError) as exc:  # unreachable or refusing: say which, briefly
         raise ConfigError(f"the Prefect server at {url} refused the setup: {exc}") from None
-    window = int(
-        silence_window(
-            orchestration.heartbeat_seconds, orchestration.missed_heartbeats
-        ).total_seconds()
-    )
+    window = int(automation.trigger.within.total_seconds())
     out.print(f"work pool {WORK_POOL}: {'created' if pool_created else 'exists'}", markup=False)
     out.print(
         f"crash automation {automation_outcome}: a run tagged senim silent for {window} s "

@@ -73,6 +73,12 @@ class Web:
         )
         return self.finish(response, session)
 
+    def error(
+        self, request: Any, session: WebSession | None, status: int, title: str, message: str
+    ) -> Any:
+        """The error page, with this person's menu, saying what went wrong and what to do."""
+        return self.page(request, session, "error.html", status, title=title, message=message)
+
 
 def csrf_matches_session(session: WebSession, presented: object) -> bool:
     import hmac
@@ -129,13 +135,12 @@ def refuse_permission(web: Web, request: Any, session: WebSession, permission: A
         _meta(request),
         via="web",
     )
-    return web.page(
+    return web.error(
         request,
         session,
-        "error.html",
         403,
-        title="Not allowed",
-        message=f"Your roles do not include {permission}; ask an admin.",
+        "Not allowed",
+        f"Your roles do not include {permission}; ask an admin.",
     )
 
 
@@ -161,13 +166,12 @@ def forbidden_csrf(web: Web, request: Any, session: WebSession | None) -> Any:
         "denied",
         _meta(request),
     )
-    return web.page(
+    return web.error(
         request,
         session,
-        "error.html",
         403,
-        title="Form refused",
-        message="This form was not sent from this site's own page (or its page "
+        "Form refused",
+        "This form was not sent from this site's own page (or its page "
         "is too old). Open the page again and resend it.",
     )
 

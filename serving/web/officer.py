@@ -404,14 +404,7 @@ def add_officer_routes(app: Any, web: Any) -> None:
         filters, problems = parse_filters(request.query_params)
         if problems:
             field, problem = next(iter(problems.items()))
-            return web.page(
-                request,
-                session,
-                "error.html",
-                422,
-                title="Export refused",
-                message=f"{field}: {problem}",
-            )
+            return web.error(request, session, 422, "Export refused", f"{field}: {problem}")
         rows = await run_in_threadpool(history, web, session.principal.label, filters)
         return web.finish(_csv_response(history_csv(rows), "senim-history.csv"), session)
 

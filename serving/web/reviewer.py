@@ -254,18 +254,11 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
         try:
             candidate, incumbent = await run_in_threadpool(load)
         except RegistryError as exc:
-            return web.page(
-                request, session, "error.html", 404, title="No such version", message=str(exc)
-            )
+            return web.error(request, session, 404, "No such version", str(exc))
         except Exception as exc:  # noqa: BLE001 - MLflow's "not found" is a generic exception
             if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
-                return web.page(
-                    request,
-                    session,
-                    "error.html",
-                    404,
-                    title="No such version",
-                    message=f"{model} has no version {version}",
+                return web.error(
+                    request, session, 404, "No such version", f"{model} has no version {version}"
                 )
             raise
         return web.page(
@@ -282,13 +275,12 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
         )
 
     def not_reviewed(request: Request, session: WebSession, model: str, version: str) -> Any:
-        return web.page(
+        return web.error(
             request,
             session,
-            "error.html",
             404,
-            title="No such version",
-            message=f"{model} version {version} is not reviewed here",
+            "No such version",
+            f"{model} version {version} is not reviewed here",
         )
 
     @app.get("/web/review/{model}/{version}")
@@ -310,14 +302,7 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
             return not_reviewed(request, session, model, version)
         decision = "rollback" if rollback else str(form.get("decision", ""))
         if decision not in ("approve", "reject", "rollback"):
-            return web.page(
-                request,
-                session,
-                "error.html",
-                422,
-                title="Unknown decision",
-                message="decide approve or reject",
-            )
+            return web.error(request, session, 422, "Unknown decision", "decide approve or reject")
         comment = str(form.get("comment", ""))[:2000]
         code = str(form.get("code", ""))[:64]
         try:
@@ -339,26 +324,12 @@ def add_reviewer_routes(app: Any, web: Any) -> None:
                 else "that code is not valid or was already used: enter the next one"
             }
             if rollback:
-                return web.page(
-                    request,
-                    session,
-                    "error.html",
-                    exc.status,
-                    title="Rollback refused",
-                    message=problems["code"],
-                )
+                return web.error(request, session, exc.status, "Rollback refused", problems["code"])
             return await detail(request, session, model, version, exc.status, problems, comment)
         except ReviewRefused as exc:
             status = 409
             if rollback:
-                return web.page(
-                    request,
-                    session,
-                    "error.html",
-                    status,
-                    title="Rollback refused",
-                    message=str(exc),
-                )
+                return web.error(request, session, status, "Rollback refused", str(exc))
             problems = {"comment": str(exc)} if "comment" in str(exc) else {"decision": str(exc)}
             return await detail(
                 request,

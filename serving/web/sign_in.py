@@ -163,14 +163,7 @@ def add_sign_in_routes(app: Any, web: Any) -> None:
                 enroll_totp, web.runtime, session.principal.subject, meta_of(request)
             )
         except AuthError as exc:
-            return web.page(
-                request,
-                session,
-                "error.html",
-                exc.status,
-                title="Two-factor enrolment",
-                message=exc.message,
-            )
+            return web.error(request, session, exc.status, "Two-factor enrolment", exc.message)
         return web.page(
             request,
             session,

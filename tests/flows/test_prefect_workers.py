@@ -50,7 +50,7 @@ def _prefect(*args: str, env: dict, timeout: float = 180) -> str:
 
 @pytest.fixture(scope="module")
 def prefect_site(tmp_path_factory):
-    from tests.integration_workspace import write_params
+    from tests.integration_workspace import without_outside_stores, write_params
 
     root = tmp_path_factory.mktemp("prefect-workers")
     workspace = root / "workspace"
@@ -82,8 +82,7 @@ def prefect_site(tmp_path_factory):
         # The workers' own log lines ("... submitting flow run <id>") on their console.
         "PREFECT_LOGGING_LEVEL": "INFO",
     }
-    for variable in ("MLFLOW_TRACKING_URI", "SENIM_DATABASE_URL", "SENIM_OPTUNA_STORAGE"):
-        env.pop(variable, None)
+    env = without_outside_stores(env)
     command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with running_server(
         command, env, root / "server.log", port, health_path="/api/health", timeout_s=240

@@ -25,16 +25,12 @@ TRIALS = {
 
 
 def _senim_run(root: Path, storage: str) -> subprocess.Popen:
-    from tests.integration_workspace import TINY_FER, write_params
+    from tests.integration_workspace import TINY_FER, without_outside_stores, write_params
 
     workspace = root / "workspace"
     workspace.mkdir(parents=True)
     write_params(workspace, tuning={"trials": TRIALS}, fer=TINY_FER)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("MLFLOW_TRACKING_URI", "SENIM_DATABASE_URL", "SENIM_DVC_REMOTE")
-    }
+    env = without_outside_stores(dict(os.environ))
     env |= {
         "SENIM_WORKSPACE": str(workspace),
         "SENIM_HOME": str(root / "home"),
